@@ -1,0 +1,42 @@
+# Two commands matter: `make run` (the app with its built-in Codat sandbox) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+
+.PHONY: run test test-postgres lint format bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+# Local settings: DEBUG on, the sandbox on (no CODAT_API_KEY). Never used by the tests.
+.env:
+	cp .env.example .env
+
+run: $(STAMP) .env
+	$(BIN)/python manage.py migrate --noinput
+	@echo "Consent Portal on http://127.0.0.1:8000 — Codat sandbox ON (console: http://127.0.0.1:8000/sandbox/)"
+	$(BIN)/python manage.py runserver 127.0.0.1:8000
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: $(STAMP) .env lint
+	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/pytest
+
+# The whole suite again on PostgreSQL (CI runs this after `make test`).
+test-postgres: $(STAMP)
+	DATABASE_URL=$(POSTGRES_URL) $(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

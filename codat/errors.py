@@ -1,0 +1,63 @@
+"""Named Codat errors. Views turn each into a clear message; logs carry the correlation id."""
+
+from __future__ import annotations
+
+
+class CodatError(Exception):
+    """Any failure talking to Codat.
+
+    `status_code` is the HTTP status (None when no answer came back), `correlation_id` is
+    Codat's own id for the request (quote it to Codat support), `message` is Codat's `error`.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        correlation_id: str | None = None,
+        may_have_been_applied: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.correlation_id = correlation_id
+        # True when the request may have reached Codat and changed something there (a read
+        # timeout after sending a POST, a 5xx on a create). Callers reconcile before retrying.
+        self.may_have_been_applied = may_have_been_applied
+
+    def __str__(self) -> str:
+        parts = [self.message]
+        if self.status_code is not None:
+            parts.append(f"status={self.status_code}")
+        if self.correlation_id:
+            parts.append(f"correlationId={self.correlation_id}")
+        return " ".join(parts)
+
+
+class CodatUnavailable(CodatError):
+    """Codat did not answer usefully: refused, timed out, 5xx, or a body that is not JSON."""
+
+
+class CodatRateLimited(CodatError):
+    """429 whose Retry-After did not fit the request's budget."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class CodatNotFound(CodatError):
+    """404: the company, connection or integration does not exist at Codat (any more)."""
+
+
+class CodatRejected(CodatError):
+    """Codat refused the request: 400 validation, 401/403 key problems, 402 plan limits, 409."""
+
+    def __init__(self, message: str, *, validation: list[str] | None = None, **kwargs) -> None:
+        super().__init__(message, **kwargs)
+        self.validation = validation or []
+
+
+class DataTypeNotConsented(CodatError):
+    """The consent gate refused a refresh or read of a data type no active consent covers."""

@@ -1,0 +1,27 @@
+"""Reads about companies. The tenant always comes from the signed-in user, never the request."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.http import Http404, HttpRequest
+
+from companies.models import Company
+
+
+def company_for_user(user: AbstractBaseUser | AnonymousUser) -> Company | None:
+    if not user.is_authenticated:
+        return None
+    membership = (
+        user.memberships.select_related("company").order_by("created_at").first()  # type: ignore[union-attr]
+    )
+    return membership.company if membership else None
+
+
+def current_company(request: HttpRequest) -> Company:
+    """The signed-in user's company, cached on the request; 404 for anyone without one."""
+    if not hasattr(request, "_current_company"):
+        request._current_company = company_for_user(request.user)  # type: ignore[attr-defined]
+    company = request._current_company  # type: ignore[attr-defined]
+    if company is None:
+        raise Http404("No company for this account")
+    return company

@@ -1,0 +1,446 @@
+"""Changes to connections: start linking, complete a return, refresh, disconnect.
+
+Codat is the source of truth for a connection's status; our rows cache it. Every call out goes
+through `codat.client`, and every failure a customer can meet surfaces as a named error that the
+views turn into a clear page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from codat import types as codat_types
+from codat.client import CodatClient, get_client
+from codat.errors import CodatNotFound
+from companies.models import Company
+from connections.models import Connection, Integration, LinkAttempt, SourceType
+
+logger = logging.getLogger("connections")
+security_log = logging.getLogger("consent_portal.security")
+
+# How long our copy of Codat's integration catalogue is trusted before asking again.
+CATALOGUE_MAX_AGE = timedelta(hours=24)
+
+
+class ConnectionNotAllowed(Exception):
+    """A rule (ours or Codat's) forbids this connection; the message is for the customer."""
+
+
+class LinkReturnRefused(Exception):
+    """The return from Codat's Link page failed verification; nothing was changed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class LinkStart:
+    connection: Connection
+    redirect_url: str | None  # None: nothing to authorise (already connected)
+
+
+@dataclass(frozen=True)
+class LinkReturn:
+    attempt: LinkAttempt
+    connection: Connection
+    confirmed: bool  # False when Codat could not be asked; the page offers "check again"
+
+    @property
+    def succeeded(self) -> bool:
+        return self.attempt.status_code in {"200", "201"}
+
+
+# --- the integration catalogue -----------------------------------------------------------
+
+
+def integrations_refresh(*, client: CodatClient | None = None) -> int:
+    """Replace our catalogue with Codat's list of integrations; returns how many are enabled."""
+    if client is None:
+        with get_client() as own_client:
+            return integrations_refresh(client=own_client)
+    integrations = client.list_all_integrations()
+    now = timezone.now()
+    with transaction.atomic():
+        known = {i.key: i for i in Integration.objects.select_for_update()}
+        seen = set()
+        for item in integrations:
+            seen.add(item.key)
+            values = {
+                "name": item.name,
+                "source_type": item.source_type
+                if item.source_type in SourceType.values
+                else SourceType.OTHER,
+                "enabled": item.enabled,
+                "is_beta": item.is_beta,
+                "refreshed_at": now,
+            }
+            if item.key in known:
+                Integration.objects.filter(pk=known[item.key].pk).update(**values)
+            else:
+                Integration.objects.create(key=item.key, **values)
+        Integration.objects.exclude(key__in=seen).update(enabled=False, refreshed_at=now)
+    return sum(1 for i in integrations if i.enabled)
+
+
+def integrations_ensure_fresh() -> None:
+    """Refresh the catalogue when it is empty or stale. A stale copy beats no page at all, so
+    a Codat failure only raises when we have nothing to show."""
+    newest = Integration.objects.order_by("-refreshed_at").values_list("refreshed_at", flat=True)
+    newest_at = newest.first()
+    if newest_at and timezone.now() - newest_at < CATALOGUE_MAX_AGE:
+        return
+    try:
+        integrations_refresh()
+    except Exception:
+        if newest_at is None:
+            raise
+        logger.warning("Integration catalogue refresh failed; showing the copy from %s", newest_at)
+
+
+# --- starting a link ---------------------------------------------------------------------
+
+# Codat strips characters outside this set from company names; we do it first so that the
+# name we store is the name Codat shows.
+_CODAT_NAME_FORBIDDEN = re.compile(r"[^A-Za-z0-9\s\-',&@.?!]")
+
+
+def _codat_company_name(company: Company) -> str:
+    name = _CODAT_NAME_FORBIDDEN.sub("", company.name).strip()
+    return name or f"Company {str(company.id)[:8]}"
+
+
+def codat_company_ensure(*, company: Company, client: CodatClient) -> str:
+    """The company's Codat id, creating the Codat company the first time only (X4).
+
+    Creating a company is not idempotent at Codat, and a timeout may hide a success, so we tag
+    every company with our own id and look for that tag before creating. The company row is
+    locked while we do this, so two concurrent clicks make one POST.
+    """
+    with transaction.atomic():
+        locked = Company.objects.select_for_update().get(pk=company.pk)
+        if locked.codat_company_id:
+            company.codat_company_id = locked.codat_company_id
+            return str(locked.codat_company_id)
+        existing = client.find_companies_by_tag("uid", str(company.id))
+        if existing:
+            codat_id = existing[0].id
+            logger.info("Adopted existing Codat company %s for %s", codat_id, company.id)
+        else:
+            codat_id = client.create_company(
+                name=_codat_company_name(locked),
+                description=f"Consent Portal company {company.id}",
+                tags={"uid": str(company.id)},
+            ).id
+        locked.codat_company_id = codat_id
+        locked.save(update_fields=["codat_company_id"])
+    company.codat_company_id = locked.codat_company_id
+    return str(codat_id)
+
+
+def _connection_from_codat(
+    *, company: Company, codat: codat_types.Connection, integration: Integration
+) -> Connection:
+    connection = Connection(
+        company=company,
+        codat_connection_id=codat.id,
+        platform_key=codat.integration_key or integration.key,
+        platform_name=codat.platform_name or integration.name,
+        source_type=codat.source_type
+        if codat.source_type in SourceType.values
+        else integration.source_type,
+    )
+    _apply_codat_state(connection, codat)
+    connection.full_clean()
+    connection.save()
+    return connection
+
+
+def _apply_codat_state(connection: Connection, codat: codat_types.Connection) -> bool:
+    """Copy Codat's view of a connection onto our row (unsaved). Returns True if it changed."""
+    changed = False
+    if connection.status != Connection.Status.DELETED and codat.status != connection.status:
+        connection.status = codat.status
+        connection.status_changed_at = timezone.now()
+        changed = True
+        if codat.status == Connection.Status.LINKED and connection.linked_at is None:
+            connection.linked_at = timezone.now()
+    if codat.last_sync and codat.last_sync != connection.last_sync:
+        connection.last_sync = codat.last_sync
+        changed = True
+    active = [e for e in codat.errors if e.status in (None, "Active")]
+    last_error = (
+        {
+            "statusCode": active[-1].status_code,
+            "statusText": active[-1].status_text,
+            "errorMessage": active[-1].error_message,
+            "erroredOnUtc": active[-1].errored_on.isoformat() if active[-1].errored_on else None,
+        }
+        if active
+        else None
+    )
+    if last_error != connection.last_error:
+        connection.last_error = last_error
+        changed = True
+    return changed
+
+
+def _with_state(link_url: str, state: str) -> str:
+    # Custom query parameters on the Link URL come back through the redirect template.
+    parts = urlsplit(link_url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != "state"]
+    query.append(("state", state))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _state_hash(state: str) -> str:
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+def link_attempt_create(
+    *, user: AbstractBaseUser, company: Company, connection: Connection
+) -> tuple[LinkAttempt, str]:
+    state = secrets.token_urlsafe(32)  # 256 bits
+    now = timezone.now()
+    attempt = LinkAttempt.objects.create(
+        state_hash=_state_hash(state),
+        user=user,
+        company=company,
+        connection=connection,
+        created_at=now,
+        expires_at=now + timedelta(seconds=settings.LINK_STATE_TTL_SECONDS),
+    )
+    return attempt, state
+
+
+def connection_start(
+    *, company: Company, user: AbstractBaseUser, integration: Integration
+) -> LinkStart:
+    """Begin linking `integration` for `company`: the Codat company (once), a connection
+    (reusing a pending one for the same platform), and a single-use state for the return."""
+    with get_client() as client:
+        return _connection_start(company=company, user=user, integration=integration, client=client)
+
+
+def _connection_start(
+    *, company: Company, user: AbstractBaseUser, integration: Integration, client: CodatClient
+) -> LinkStart:
+    codat_company_id = codat_company_ensure(company=company, client=client)
+
+    with transaction.atomic():
+        # Serialises concurrent "Connect" clicks for one business: the second waits, then
+        # finds the first one's pending connection and reuses it.
+        Company.objects.select_for_update().get(pk=company.pk)
+        current = list(Connection.objects.for_company(company).current())
+
+        if integration.source_type == SourceType.ACCOUNTING:
+            linked = [
+                c
+                for c in current
+                if c.source_type == SourceType.ACCOUNTING and c.status == Connection.Status.LINKED
+            ]
+            if linked and linked[0].platform_key == integration.key:
+                return LinkStart(connection=linked[0], redirect_url=None)
+            if linked:
+                raise ConnectionNotAllowed(
+                    f"{linked[0].platform_name} is already connected as your accounting "
+                    f"package. Codat allows one at a time: disconnect it first to switch to "
+                    f"{integration.name}."
+                )
+
+        connection, codat_connection = _pending_connection(
+            company=company,
+            codat_company_id=codat_company_id,
+            integration=integration,
+            current=current,
+            client=client,
+        )
+        if codat_connection.status == Connection.Status.LINKED:
+            # Our pending row had in fact been authorised: nothing left to do at Codat.
+            return LinkStart(connection=connection, redirect_url=None)
+        _, state = link_attempt_create(user=user, company=company, connection=connection)
+    logger.info(
+        "Link started company=%s connection=%s platform=%s",
+        company.id,
+        connection.id,
+        integration.key,
+    )
+    return LinkStart(
+        connection=connection, redirect_url=_with_state(codat_connection.link_url, state)
+    )
+
+
+def _pending_connection(
+    *,
+    company: Company,
+    codat_company_id: str,
+    integration: Integration,
+    current: list[Connection],
+    client: CodatClient,
+) -> tuple[Connection, codat_types.Connection]:
+    """Our pending connection for this platform with a fresh linkUrl, adopting or creating one.
+
+    Order: a pending row of ours (re-read at Codat: Link URLs can be single-use); then a
+    pending connection Codat has that we never recorded (a create whose answer we lost);
+    only then a new one.
+    """
+    for connection in current:
+        if connection.platform_key == integration.key and connection.is_pending:
+            try:
+                codat = client.get_connection(codat_company_id, str(connection.codat_connection_id))
+            except CodatNotFound:
+                _mark_deleted(connection)
+                continue
+            if _apply_codat_state(connection, codat):
+                connection.save()
+            if codat.status in (Connection.Status.PENDING_AUTH, Connection.Status.LINKED):
+                return connection, codat
+
+    known = {str(c.codat_connection_id) for c in Connection.objects.for_company(company)}
+    for codat in client.list_all_connections(codat_company_id):
+        if (
+            codat.integration_key == integration.key
+            and codat.status == Connection.Status.PENDING_AUTH
+            and codat.id not in known
+        ):
+            logger.info("Adopted pending Codat connection %s for %s", codat.id, company.id)
+            return _connection_from_codat(
+                company=company, codat=codat, integration=integration
+            ), codat
+
+    codat = client.create_connection(codat_company_id, platform_key=integration.key)
+    return _connection_from_codat(company=company, codat=codat, integration=integration), codat
+
+
+# --- the return from Codat's Link page -----------------------------------------------------
+
+
+def link_return_complete(
+    *,
+    user: AbstractBaseUser,
+    state: str,
+    company_id: str,
+    connection_id: str | None,
+    status_code: str,
+    error_message: str = "",
+    status_text: str = "",
+) -> LinkReturn:
+    """Verify a return (R1, R2), consume its state, then ask Codat what really happened (R3).
+
+    Every refusal happens before anything is written.
+    """
+    attempt = (
+        LinkAttempt.objects.select_related("connection", "company")
+        .filter(state_hash=_state_hash(state))
+        .first()
+    )
+    if attempt is None:
+        raise LinkReturnRefused("unknown state")
+    if attempt.user_id != user.pk:
+        security_log.warning(
+            "Link return with another user's state: user=%s attempt_user=%s company=%s",
+            user.pk,
+            attempt.user_id,
+            attempt.company_id,
+        )
+        raise LinkReturnRefused("state belongs to another user")
+    now = timezone.now()
+    if attempt.used_at is not None:
+        raise LinkReturnRefused("state already used")
+    if attempt.expires_at <= now:
+        raise LinkReturnRefused("state expired")
+    if str(attempt.company.codat_company_id) != company_id:
+        security_log.warning(
+            "Link return companyId mismatch: user=%s company=%s got=%s",
+            user.pk,
+            attempt.company_id,
+            company_id,
+        )
+        raise LinkReturnRefused("companyId does not match")
+    connection = attempt.connection
+    if connection_id and str(connection.codat_connection_id) != connection_id:
+        security_log.warning(
+            "Link return connectionId mismatch: user=%s connection=%s got=%s",
+            user.pk,
+            connection.id,
+            connection_id,
+        )
+        raise LinkReturnRefused("connectionId does not match")
+
+    consumed = LinkAttempt.objects.filter(pk=attempt.pk, used_at__isnull=True).update(
+        used_at=now,
+        status_code=status_code,
+        error_message=error_message[:500],
+        status_text=status_text[:500],
+    )
+    if not consumed:  # a concurrent request used it first
+        raise LinkReturnRefused("state already used")
+    attempt.refresh_from_db()
+
+    confirmed = connection_refresh(connection=connection)
+    return LinkReturn(attempt=attempt, connection=connection, confirmed=confirmed)
+
+
+def connection_refresh(*, connection: Connection, client: CodatClient | None = None) -> bool:
+    """Ask Codat for the connection's status and store it. False if Codat could not answer."""
+    if connection.is_deleted:
+        return True
+    if client is None:
+        with get_client() as own_client:
+            return connection_refresh(connection=connection, client=own_client)
+    try:
+        codat = client.get_connection(
+            str(connection.company.codat_company_id), str(connection.codat_connection_id)
+        )
+    except CodatNotFound:
+        _mark_deleted(connection)
+        return True
+    except Exception as exc:
+        logger.warning("Could not confirm connection %s with Codat: %s", connection.id, exc)
+        return False
+    if _apply_codat_state(connection, codat):
+        connection.save()
+    return True
+
+
+# --- disconnecting -------------------------------------------------------------------------
+
+
+def _mark_deleted(connection: Connection) -> None:
+    connection.status = Connection.Status.DELETED
+    now = timezone.now()
+    connection.status_changed_at = now
+    connection.deleted_at = now
+    connection.save(update_fields=["status", "status_changed_at", "deleted_at"])
+
+
+def connection_disconnect(*, connection: Connection, actor: AbstractBaseUser) -> None:
+    """Delete the connection at Codat (revokes access; not reversible) and keep our row as
+    `Deleted` for the history. Codat answering 404 means it is already gone: same outcome."""
+    if connection.is_deleted:
+        return
+    try:
+        with get_client() as client:
+            client.delete_connection(
+                str(connection.company.codat_company_id), str(connection.codat_connection_id)
+            )
+    except CodatNotFound:
+        logger.info("Connection %s was already deleted at Codat", connection.id)
+    _mark_deleted(connection)
+    logger.info(
+        "Connection disconnected connection=%s company=%s by user=%s",
+        connection.id,
+        connection.company_id,
+        actor.pk,
+    )

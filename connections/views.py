@@ -1,0 +1,221 @@
+from __future__ import annotations
+
+import logging
+import re
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from codat.errors import CodatError, CodatRateLimited, CodatUnavailable
+from companies.selectors import current_company
+from connections import selectors, services
+from connections.forms import LinkReturnForm, PickerFilterForm
+from connections.models import Connection, Integration, LinkAttempt
+
+logger = logging.getLogger("connections")
+security_log = logging.getLogger("consent_portal.security")
+
+PLATFORM_KEY = re.compile(r"^[a-z]{4}$")
+
+
+def _codat_failure(request: HttpRequest, exc: CodatError, *, action: str) -> HttpResponse:
+    """One page for every Codat failure a customer can meet; the log keeps the details."""
+    logger.warning(
+        "Codat failed while %s: %s (correlationId=%s)",
+        action,
+        type(exc).__name__,
+        exc.correlation_id,
+    )
+    unavailable = isinstance(exc, CodatUnavailable | CodatRateLimited)
+    return render(
+        request,
+        "connections/codat_error.html",
+        {"unavailable": unavailable, "correlation_id": exc.correlation_id},
+        status=503 if unavailable else 502,
+    )
+
+
+def _connection_or_404(request: HttpRequest, connection_id) -> Connection:
+    company = current_company(request)
+    try:
+        return selectors.connection_for_company(company, connection_id)
+    except Connection.DoesNotExist:
+        if Connection.objects.filter(pk=connection_id).exists():
+            security_log.warning(
+                "Cross-tenant connection access: user=%s company=%s target=%s",
+                request.user.pk,
+                company.id,
+                connection_id,
+            )
+        raise Http404("No such connection") from None
+
+
+@login_required
+@require_GET
+def connection_list(request: HttpRequest) -> HttpResponse:
+    company = current_company(request)
+    current, history = selectors.connections_for_company(company)
+    return render(request, "connections/list.html", {"connections": current, "history": history})
+
+
+@login_required
+@require_GET
+def picker(request: HttpRequest) -> HttpResponse:
+    company = current_company(request)
+    try:
+        services.integrations_ensure_fresh()
+    except CodatError as exc:
+        return _codat_failure(request, exc, action="loading integrations")
+    form = PickerFilterForm(request.GET)
+    query = source_type = ""
+    if form.is_valid():
+        query, source_type = form.cleaned_data["q"], form.cleaned_data["type"]
+    return render(
+        request,
+        "connections/picker.html",
+        {
+            "form": form,
+            "groups": selectors.picker_groups(query=query, source_type=source_type),
+            "linked_accounting": selectors.linked_accounting_connection(company),
+            "filtered": bool(query or source_type),
+        },
+    )
+
+
+@login_required
+@require_POST
+def connect(request: HttpRequest, platform_key: str) -> HttpResponse:
+    company = current_company(request)
+    if not PLATFORM_KEY.match(platform_key):
+        raise Http404("Unknown platform")
+    try:
+        services.integrations_ensure_fresh()
+    except CodatError as exc:
+        return _codat_failure(request, exc, action="loading integrations")
+    integration = get_object_or_404(Integration, key=platform_key, enabled=True)
+    try:
+        start = services.connection_start(
+            company=company, user=request.user, integration=integration
+        )
+    except services.ConnectionNotAllowed as exc:
+        messages.error(request, str(exc))
+        return redirect("connections:picker")
+    except CodatError as exc:
+        return _codat_failure(request, exc, action=f"starting a {platform_key} connection")
+    if start.redirect_url is None:
+        messages.info(request, f"{start.connection.platform_name} is already connected.")
+        return redirect("connections:detail", connection_id=start.connection.id)
+    return redirect(start.redirect_url)
+
+
+def _return_refused(request: HttpRequest, reason: str, *, status: int = 400) -> HttpResponse:
+    security_log.warning(
+        "Link return refused: %s user=%s ip=%s",
+        reason,
+        request.user.pk,
+        request.META.get("REMOTE_ADDR"),
+    )
+    return render(request, "connections/return_refused.html", {"reason": reason}, status=status)
+
+
+@never_cache
+@require_GET
+def link_return(request: HttpRequest) -> HttpResponse:
+    """Where Codat's redirect template sends the customer back (R1–R5).
+
+    Without a session we change nothing and ask the customer to log in; the state stays valid
+    until it expires, so the return completes afterwards.
+    """
+    if not request.user.is_authenticated:
+        login_url = f"{reverse('login')}?{urlencode({'next': request.get_full_path()})}"
+        security_log.info("Link return without a session; asked to log in")
+        return render(
+            request, "connections/return_login.html", {"login_url": login_url}, status=401
+        )
+    form = LinkReturnForm(request.GET)
+    if not form.is_valid():
+        return _return_refused(request, "malformed return: " + ",".join(sorted(form.errors)))
+    data = form.cleaned_data
+    connection_id = data["connectionId"]
+    try:
+        result = services.link_return_complete(
+            user=request.user,
+            state=data["state"],
+            company_id=str(data["companyId"]),
+            connection_id=str(connection_id) if connection_id else None,
+            status_code=data["statusCode"],
+            error_message=data["errorMessage"],
+            status_text=data["statusText"],
+        )
+    except services.LinkReturnRefused as exc:
+        return _return_refused(request, exc.reason)
+    # 303 to a URL without the query string, so the state is neither replayed on refresh
+    # nor leaked onwards.
+    if result.succeeded:
+        target = reverse("connections:detail", kwargs={"connection_id": result.connection.id})
+    else:
+        target = reverse("connections:attempt", kwargs={"attempt_id": result.attempt.id})
+    response = redirect(target)
+    response.status_code = 303
+    return response
+
+
+@login_required
+@require_GET
+def attempt_outcome(request: HttpRequest, attempt_id) -> HttpResponse:
+    company = current_company(request)
+    attempt = get_object_or_404(
+        LinkAttempt.objects.select_related("connection"), pk=attempt_id, company=company
+    )
+    connection = attempt.connection
+    alternatives = []
+    if attempt.status_code == "501":
+        alternatives = selectors.alternatives_for(connection.platform_key, connection.source_type)
+    return render(
+        request,
+        "connections/attempt.html",
+        {"attempt": attempt, "connection": connection, "alternatives": alternatives},
+    )
+
+
+@login_required
+@require_GET
+def connection_detail(request: HttpRequest, connection_id) -> HttpResponse:
+    connection = _connection_or_404(request, connection_id)
+    return render(request, "connections/detail.html", {"connection": connection})
+
+
+@login_required
+@require_POST
+def connection_check(request: HttpRequest, connection_id) -> HttpResponse:
+    connection = _connection_or_404(request, connection_id)
+    if not services.connection_refresh(connection=connection):
+        messages.warning(request, "Codat isn't answering right now. Please try again shortly.")
+    return redirect("connections:detail", connection_id=connection.id)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def connection_disconnect(request: HttpRequest, connection_id) -> HttpResponse:
+    connection = _connection_or_404(request, connection_id)
+    if connection.is_deleted:
+        messages.info(request, f"{connection.platform_name} is already disconnected.")
+        return redirect("connections:list")
+    if request.method == "POST":
+        try:
+            services.connection_disconnect(connection=connection, actor=request.user)
+        except CodatError as exc:
+            return _codat_failure(request, exc, action="disconnecting")
+        messages.success(
+            request,
+            f"{connection.platform_name} is disconnected. We no longer have access to it "
+            "through Codat.",
+        )
+        return redirect("connections:list")
+    return render(request, "connections/disconnect.html", {"connection": connection})

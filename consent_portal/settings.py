@@ -1,0 +1,215 @@
+"""Consent Portal settings: one module, every value from the environment.
+
+Every variable read here is listed in `.env.example` and the README. DEBUG is off unless
+`DJANGO_DEBUG` turns it on (`make run` does, for local use).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# pytest imports this module with no environment at all: it gets production settings with a
+# throwaway secret key and local hosts, and never reads a developer's `.env`.
+TESTING = "pytest" in sys.modules
+
+env = environ.Env()
+if not TESTING:
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+
+_DEV_SECRET_KEY = "django-insecure-local-development-only-never-use-in-production-0123456789"
+SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not (DEBUG or TESTING):
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
+    SECRET_KEY = _DEV_SECRET_KEY
+
+SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[])
+if not ALLOWED_HOSTS:
+    if not (DEBUG or TESTING):
+        raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set when DJANGO_DEBUG is off.")
+    ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
+
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# --- Codat -------------------------------------------------------------------------------
+# With no real key the built-in sandbox (codat_sandbox) plays Codat; it is never on otherwise.
+CODAT_API_KEY = env("CODAT_API_KEY", default="")
+CODAT_SANDBOX_ENABLED = not CODAT_API_KEY
+CODAT_SANDBOX_KEY = env("CODAT_SANDBOX_KEY", default="sandbox")
+CODAT_BASE_URL = env(
+    "CODAT_BASE_URL",
+    default=f"{SITE_URL}/sandbox/codat" if CODAT_SANDBOX_ENABLED else "https://api.codat.io",
+).rstrip("/")
+# In sandbox mode the client talks to the sandbox inside this process (httpx's WSGI transport),
+# so nothing waits on a socket to itself. Set false to go over HTTP like any other client.
+CODAT_SANDBOX_IN_PROCESS = env.bool("CODAT_SANDBOX_IN_PROCESS", default=True)
+# Total time one web request may spend talking to Codat, retries and waits included. It stays
+# well under gunicorn's worker timeout (30 s).
+CODAT_REQUEST_BUDGET_SECONDS = env.float("CODAT_REQUEST_BUDGET_SECONDS", default=10.0)
+CODAT_CONNECT_TIMEOUT_SECONDS = env.float("CODAT_CONNECT_TIMEOUT_SECONDS", default=3.0)
+CODAT_READ_TIMEOUT_SECONDS = env.float("CODAT_READ_TIMEOUT_SECONDS", default=8.0)
+_DEV_WEBHOOK_SECRET = "whsec_Y29uc2VudC1wb3J0YWwtc2FuZGJveC13ZWJob29rcw=="
+CODAT_WEBHOOK_SECRETS = env(
+    "CODAT_WEBHOOK_SECRET", default=_DEV_WEBHOOK_SECRET if CODAT_SANDBOX_ENABLED else ""
+).split()
+# The redirect URL to paste into Codat's portal (Settings > Auth flow > Redirects). Codat fills
+# the placeholders; our own `state` travels through `{state}` as a custom Link URL parameter.
+CODAT_REDIRECT_URL_TEMPLATE = (
+    f"{SITE_URL}/connections/return/?state={{state}}&companyId={{companyId}}"
+    "&connectionId={connectionId}&platform={platform}&statusCode={statusCode}"
+    "&errorMessage={errorMessage}&statusText={statusText}"
+)
+# How long a Link attempt's state stays valid (RFC 9700: short-lived, single use).
+LINK_STATE_TTL_SECONDS = env.int("LINK_STATE_TTL_SECONDS", default=15 * 60)
+
+# --- Django ------------------------------------------------------------------------------
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "csp",
+    "companies",
+    "connections",
+    "consents",
+]
+if CODAT_SANDBOX_ENABLED:
+    INSTALLED_APPS.append("codat_sandbox")
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+]
+
+ROOT_URLCONF = "consent_portal.urls"
+WSGI_APPLICATION = "consent_portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "companies.context_processors.current_company",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DATABASE_CONN_MAX_AGE", default=0))
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not (DEBUG or TESTING)
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# Locally and in tests whitenoise serves straight from the source folders, no collectstatic.
+WHITENOISE_USE_FINDERS = DEBUG or TESTING
+WHITENOISE_AUTOREFRESH = DEBUG or TESTING
+
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Consent Portal <no-reply@localhost>")
+
+# --- Security ----------------------------------------------------------------------------
+# Browser-facing pages redirect to HTTPS; the webhook does not (Standard Webhooks treats a 3xx
+# as a failed delivery), so plain HTTP to it is refused at the proxy instead.
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^webhooks/", r"^healthz$", r"^sandbox/codat/"]
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("DJANGO_BEHIND_PROXY", default=False) else None
+)
+SECURE_HSTS_SECONDS = env.int("DJANGO_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = env.bool("DJANGO_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+SESSION_COOKIE_SECURE = not DEBUG
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SECURE = not DEBUG
+X_FRAME_OPTIONS = "DENY"
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "frame-ancestors": ["'none'"],
+        # Starting a connection POSTs, then redirects to Codat's hosted Link page; browsers
+        # apply form-action to that redirect too.
+        "form-action": ["'self'"]
+        + ([] if CODAT_SANDBOX_ENABLED else ["https://link-api.codat.io", "https://link.codat.io"]),
+    }
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "utc": {
+            "()": "consent_portal.logging.UTCFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s",
+        }
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "utc"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # httpx logs every request URL at INFO, query strings (customer tags) included.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
+}

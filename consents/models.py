@@ -1,0 +1,1 @@
+"""Per-product consent (Product, ConsentText, Consent, ConsentEvent) arrives with issue 3."""
