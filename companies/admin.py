@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+
+from companies.models import Company, Membership
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    fields = ["user", "role", "created_at"]
+    readonly_fields = ["created_at"]
+    # A select box would load every user in the system on each company page.
+    raw_id_fields = ["user"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Membership]:
+        return super().get_queryset(request).select_related("user")
+
+
+@admin.register(Company)
+class CompanyAdmin(admin.ModelAdmin):
+    list_display = ["name", "codat_company_id", "created_at", "member_count"]
+    search_fields = ["name", "codat_company_id", "memberships__user__email"]
+    readonly_fields = ["id", "codat_company_id", "created_at"]
+    fields = ["id", "name", "codat_company_id", "created_at"]
+    date_hierarchy = "created_at"
+    inlines = [MembershipInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Company]:
+        # One query for the whole changelist, however many companies it shows.
+        return super().get_queryset(request).annotate(_member_count=Count("memberships"))
+
+    @admin.display(description="members", ordering="_member_count")
+    def member_count(self, company: Company) -> int:
+        return company._member_count  # type: ignore[attr-defined]
+
+
+@admin.register(Membership)
+class MembershipAdmin(admin.ModelAdmin):
+    list_display = ["user_email", "company", "role", "created_at"]
+    list_filter = ["role"]
+    list_select_related = ["user", "company"]
+    search_fields = ["user__email", "user__first_name", "company__name"]
+    raw_id_fields = ["user", "company"]
+    readonly_fields = ["created_at"]
+
+    @admin.display(description="user email", ordering="user__email")
+    def user_email(self, membership: Membership) -> str:
+        return membership.user.email

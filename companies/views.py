@@ -1,0 +1,145 @@
+"""Accounts, the general pages and the error pages."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.forms import PasswordResetForm
+from django.core.exceptions import ValidationError
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseForbidden,
+    HttpResponseNotFound,
+    HttpResponseServerError,
+)
+from django.shortcuts import redirect, render
+from django.template import loader
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import requires_csrf_token
+from django.views.decorators.http import require_http_methods, require_safe
+
+from companies.forms import EmailAuthenticationForm, SignupForm
+from companies.services import company_signup
+
+logger = logging.getLogger(__name__)
+
+
+# --- Accounts --------------------------------------------------------------------------------
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("home")
+    form = SignupForm(request.POST) if request.method == "POST" else SignupForm()
+    if request.method == "POST" and form.is_valid():
+        try:
+            user = company_signup(
+                name=form.cleaned_data["name"],
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password1"],
+                business_name=form.cleaned_data["business_name"],
+            )
+        except ValidationError as error:
+            # Only reachable if the data changed since the form checked it (e.g. a race on
+            # the email); the form shows it like any other error.
+            form.add_service_errors(error)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"Welcome, {user.first_name}. Your account is ready.")
+            return redirect("home")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+class LoginView(auth_views.LoginView):
+    # Django's view checks `next` with url_has_allowed_host_and_scheme(), so an off-site
+    # or scheme-relative target falls back to LOGIN_REDIRECT_URL (R4). It does not bounce
+    # signed-in users onwards: that would let other sites probe who is signed in here.
+    form_class = EmailAuthenticationForm
+
+
+class LogoutView(auth_views.LogoutView):
+    # POST only (Django 5): a link or an <img> on another site cannot sign anyone out.
+
+    def post(self, request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        response = super().post(request, *args, **kwargs)
+        messages.info(request, "You have logged out.")
+        return response
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    def form_valid(self, form: PasswordResetForm) -> HttpResponse:
+        # Links in the mail are built from SITE_URL, not the request's Host header, so a
+        # forged Host cannot make us mail out a link to someone else's server.
+        self.extra_email_context = {"site_url": settings.SITE_URL}
+        return super().form_valid(form)
+
+
+# --- General pages ---------------------------------------------------------------------------
+
+
+@require_safe
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "home.html")
+
+
+@require_safe
+def privacy(request: HttpRequest) -> HttpResponse:
+    return render(request, "privacy.html")
+
+
+@require_safe
+def help_page(request: HttpRequest) -> HttpResponse:
+    return render(request, "help.html")
+
+
+@never_cache
+@require_safe
+def healthz(request: HttpRequest) -> HttpResponse:
+    # Liveness only: answering proves the process serves requests. It touches no database,
+    # so a slow database does not make the load balancer pull every server at once.
+    return HttpResponse("ok", content_type="text/plain; charset=utf-8")
+
+
+# --- Error pages -----------------------------------------------------------------------------
+# 400 and 500 render without the request, so no context processor (session, user, company)
+# runs: the failure being reported may be the database or the request itself.
+
+
+@requires_csrf_token
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return HttpResponseBadRequest(loader.render_to_string("400.html"))
+
+
+@requires_csrf_token
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return HttpResponseForbidden(loader.render_to_string("403.html", request=request))
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: usually a form left open until its token went stale, not an attack."""
+    return HttpResponseForbidden(
+        loader.render_to_string("403.html", {"csrf_failure": True}, request=request)
+    )
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return HttpResponseNotFound(loader.render_to_string("404.html", request=request))
+
+
+@requires_csrf_token
+def server_error(request: HttpRequest) -> HttpResponse:
+    try:
+        body = loader.render_to_string("500.html")
+    except Exception:
+        # Whatever broke the page may break the template too; a bare page still answers.
+        logger.exception("The 500 page itself failed to render")
+        body = "<!doctype html><title>Server error</title><h1>Something went wrong</h1>"
+    return HttpResponseServerError(body)
