@@ -1,0 +1,362 @@
+"""The sandbox's Codat REST API, mounted at /sandbox/codat/ (Codat's own paths below that).
+
+Same paths, request checks, JSON envelopes, status codes and error bodies as Codat's Platform
+API (shared/codat/API.md §1–§7), so that any Codat client — ours, curl, Codat's SDKs — works
+against it unchanged.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from . import services
+from .errors import (
+    CodatApiError,
+    company_not_found,
+    connection_not_found,
+    integration_not_found,
+)
+from .integrations import Integration, all_integrations, get_integration
+from .models import SandboxCompany, SandboxConnection
+from .querying import filter_and_order, paged_body, parse_paging, parse_tags_filter, tags_match
+from .serializers import branding_json, company_json, connection_json, integration_json
+from .validation import (
+    clean_company_name,
+    clean_description,
+    clean_platform_key,
+    clean_tags,
+    read_json_object,
+)
+
+Handler = Callable[..., HttpResponse]
+
+logger = logging.getLogger(__name__)
+
+
+# --- plumbing ------------------------------------------------------------------------------
+
+
+def _expected_authorization() -> str:
+    # Codat's scheme: "Basic " + base64 of the API key alone (no "user:password" pair).
+    encoded = base64.b64encode(settings.CODAT_SANDBOX_KEY.encode()).decode("ascii")
+    return f"Basic {encoded}"
+
+
+def _is_authorised(request: HttpRequest) -> bool:
+    provided = request.headers.get("Authorization", "")
+    return hmac.compare_digest(provided.encode(), _expected_authorization().encode())
+
+
+def endpoint(handlers: Mapping[str, Handler]) -> Callable[..., HttpResponse]:
+    """One URL's view: API-key check, then the handler for the method, errors as Codat's body.
+
+    The API is called by servers with an API key, never by a browser with a session, so CSRF
+    protection does not apply.
+    """
+    allowed = ", ".join(handlers)
+
+    @csrf_exempt
+    def view(request: HttpRequest, **kwargs: str) -> HttpResponse:
+        try:
+            if not _is_authorised(request):
+                raise CodatApiError(401, "Unauthorized")
+            handler = handlers.get(request.method or "")
+            if handler is None:
+                raise CodatApiError(
+                    405,
+                    f"The {request.method} method is not allowed on this resource.",
+                    headers={"Allow": allowed},
+                )
+            return handler(request, **kwargs)
+        except CodatApiError as error:
+            return error.response()
+        except services.SandboxRuleError as error:
+            return CodatApiError(400, str(error)).response()
+        except Exception:
+            # Codat answers its own failures with the same JSON error body, never an HTML page;
+            # clients (and the app's retry logic) must see that shape.
+            logger.exception("Sandbox API failure on %s %s", request.method, request.path)
+            return CodatApiError(
+                500, "There is a problem with our server. Please try again later."
+            ).response()
+
+    return view
+
+
+def _json(body: Any, status: int = 200) -> JsonResponse:
+    return JsonResponse(body, status=status, safe=False)
+
+
+def _empty(status: int) -> HttpResponse:
+    # Codat's 204 and its delete-connection 200 carry no body, so no content type either.
+    response = HttpResponse(status=status)
+    del response["Content-Type"]
+    return response
+
+
+def _parse_uuid(raw: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        return None
+
+
+def _company(company_id: str) -> SandboxCompany:
+    pk = _parse_uuid(company_id)
+    company = SandboxCompany.objects.filter(pk=pk).first() if pk else None
+    if company is None:
+        raise company_not_found(company_id)
+    return company
+
+
+def _connection(company_id: str, connection_id: str) -> SandboxConnection:
+    company = _company(company_id)
+    pk = _parse_uuid(connection_id)
+    connection = (
+        SandboxConnection.objects.select_related("company").filter(pk=pk, company=company).first()
+        if pk
+        else None
+    )
+    if connection is None:
+        raise connection_not_found(connection_id)
+    return connection
+
+
+# Properties the `query` and `orderBy` parameters may name, per resource.
+_COMPANY_FIELDS = {
+    "id": lambda record: record["id"],
+    "name": lambda record: record["name"],
+    "description": lambda record: record["description"],
+    "created": lambda record: record["created"],
+    "lastSync": lambda record: record.get("lastSync"),
+}
+_CONNECTION_FIELDS = {
+    "id": lambda record: record["id"],
+    "integrationId": lambda record: record["integrationId"],
+    "integrationKey": lambda record: record["integrationKey"],
+    "sourceId": lambda record: record["sourceId"],
+    "sourceType": lambda record: record["sourceType"],
+    "platformName": lambda record: record["platformName"],
+    "status": lambda record: record["status"],
+    "created": lambda record: record["created"],
+    "lastSync": lambda record: record.get("lastSync"),
+}
+_INTEGRATION_FIELDS = {
+    "key": lambda record: record["key"],
+    "name": lambda record: record["name"],
+    "enabled": lambda record: record["enabled"],
+    "sourceType": lambda record: record["sourceType"],
+    "sourceId": lambda record: record["sourceId"],
+    "integrationId": lambda record: record["integrationId"],
+    "isBeta": lambda record: record["isBeta"],
+    "isOfflineConnector": lambda record: record["isOfflineConnector"],
+    "dataProvidedBy": lambda record: record["dataProvidedBy"],
+}
+
+
+# --- companies -----------------------------------------------------------------------------
+
+
+def list_companies(request: HttpRequest) -> HttpResponse:
+    """list-companies: paged; `tags` filter (=, !=, ~ joined by &&) and `query`/`orderBy`."""
+    paging = parse_paging(request)
+    companies = list(SandboxCompany.objects.prefetch_related("connections"))
+    tags_filter = request.GET.get("tags", "")
+    if tags_filter.strip():
+        clauses = parse_tags_filter(tags_filter)
+        companies = [company for company in companies if tags_match(company.tags, clauses)]
+    records = [company_json(company, company.connections.all()) for company in companies]
+    records = filter_and_order(request, records, resource="Company", fields=_COMPANY_FIELDS)
+    return _json(paged_body(request, self_href="/companies", results=records, paging=paging))
+
+
+def create_company(request: HttpRequest) -> HttpResponse:
+    """create-company: 200 with the new company (Codat answers 200, not 201)."""
+    body = read_json_object(request)
+    company = services.company_create(
+        name=clean_company_name(body.get("name"), validator="CreateCompany"),
+        description=clean_description(body.get("description"), validator="CreateCompany"),
+        tags=clean_tags(body.get("tags"), validator="CreateCompany"),
+    )
+    return _json(company_json(company, []))
+
+
+def get_company(request: HttpRequest, company_id: str) -> HttpResponse:
+    return _json(company_json(_company(company_id)))
+
+
+def replace_company(request: HttpRequest, company_id: str) -> HttpResponse:
+    """replace-company (PUT): name required; omitted description and tags are cleared."""
+    company = _company(company_id)
+    body = read_json_object(request)
+    company = services.company_change(
+        company=company,
+        name=clean_company_name(body.get("name"), validator="ReplaceCompany"),
+        description=clean_description(body.get("description"), validator="ReplaceCompany"),
+        tags=clean_tags(body.get("tags"), validator="ReplaceCompany"),
+    )
+    return _json(company_json(company))
+
+
+def update_company(request: HttpRequest, company_id: str) -> HttpResponse:
+    """update-company (PATCH): absent or null name/description are kept; `tags`, when sent,
+    replaces the tags (an empty object removes them all), as Codat's docs warn."""
+    company = _company(company_id)
+    body = read_json_object(request)
+    name = company.name
+    if body.get("name") is not None:
+        name = clean_company_name(body["name"], validator="UpdateCompany")
+    description = company.description
+    if body.get("description") is not None:
+        description = clean_description(body["description"], validator="UpdateCompany")
+    tags = company.tags
+    if "tags" in body:
+        tags = clean_tags(body["tags"], validator="UpdateCompany")
+    company = services.company_change(
+        company=company, name=name, description=description, tags=tags
+    )
+    return _json(company_json(company))
+
+
+def delete_company(request: HttpRequest, company_id: str) -> HttpResponse:
+    """delete-company: 204, and the company's connections go with it."""
+    services.company_delete(company=_company(company_id))
+    return _empty(204)
+
+
+# --- connections ---------------------------------------------------------------------------
+
+
+def list_connections(request: HttpRequest, company_id: str) -> HttpResponse:
+    paging = parse_paging(request)
+    company = _company(company_id)
+    records = [connection_json(connection) for connection in company.connections.all()]
+    records = filter_and_order(
+        request, records, resource="DataConnection", fields=_CONNECTION_FIELDS
+    )
+    return _json(
+        paged_body(
+            request,
+            self_href=f"/companies/{company.id}/connections",
+            results=records,
+            paging=paging,
+        )
+    )
+
+
+def create_connection(request: HttpRequest, company_id: str) -> HttpResponse:
+    """create-connection: 200 with a PendingAuth connection and its `linkUrl`.
+
+    An unknown or switched-off platform key, or a second accounting connection while one is
+    Linked, is refused with 400 and a Codat error body.
+    """
+    company = _company(company_id)
+    platform_key = clean_platform_key(read_json_object(request).get("platformKey"))
+    integration = get_integration(platform_key)
+    if integration is None:
+        raise CodatApiError(400, f"No integration was found with key {platform_key}.")
+    if not integration.is_enabled:
+        raise CodatApiError(
+            400, f"Integration {platform_key} ({integration.name}) is not enabled for this client."
+        )
+    connection = services.connection_create(company=company, integration=integration)
+    return _json(connection_json(connection))
+
+
+def get_connection(request: HttpRequest, company_id: str, connection_id: str) -> HttpResponse:
+    return _json(connection_json(_connection(company_id, connection_id)))
+
+
+def delete_connection(request: HttpRequest, company_id: str, connection_id: str) -> HttpResponse:
+    """delete-connection: 200 with an empty body (not 204 — Codat's own quirk)."""
+    services.connection_delete(connection=_connection(company_id, connection_id))
+    return _empty(200)
+
+
+def unlink_connection(request: HttpRequest, company_id: str, connection_id: str) -> HttpResponse:
+    """unlink-connection: `{"status": "Unlinked"}` on a Linked connection."""
+    connection = _connection(company_id, connection_id)
+    status = read_json_object(request).get("status")
+    if status != SandboxConnection.Status.UNLINKED:
+        raise CodatApiError(
+            400,
+            'Error processing request - the only status a connection can be set to is "Unlinked".',
+        )
+    connection = services.connection_unlink(connection=connection)
+    return _json(connection_json(connection))
+
+
+# --- integrations --------------------------------------------------------------------------
+
+
+def _connection_counts() -> dict[str, tuple[int, int]]:
+    rows = SandboxConnection.objects.values("integration_key").annotate(
+        total=Count("id"), linked=Count("id", filter=Q(status=SandboxConnection.Status.LINKED))
+    )
+    return {row["integration_key"]: (row["linked"], row["total"]) for row in rows}
+
+
+def list_integrations(request: HttpRequest) -> HttpResponse:
+    """list-integrations: paged; `query` such as `sourceType=Accounting&&enabled=true`."""
+    paging = parse_paging(request)
+    counts = _connection_counts()
+    records = [integration_json(integration, counts) for integration in all_integrations()]
+    records = filter_and_order(request, records, resource="Integration", fields=_INTEGRATION_FIELDS)
+    return _json(paged_body(request, self_href="/integrations", results=records, paging=paging))
+
+
+def _integration(platform_key: str) -> Integration:
+    integration = get_integration(platform_key)
+    if integration is None:
+        raise integration_not_found(platform_key)
+    return integration
+
+
+def get_integration_view(request: HttpRequest, platform_key: str) -> HttpResponse:
+    return _json(integration_json(_integration(platform_key), _connection_counts()))
+
+
+def get_integration_branding(request: HttpRequest, platform_key: str) -> HttpResponse:
+    return _json(branding_json(_integration(platform_key)))
+
+
+def _no_such_route(request: HttpRequest, **kwargs: str) -> HttpResponse:
+    raise CodatApiError(404, f"No resource was found at {request.path}.")
+
+
+_ANY_METHOD = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+
+companies = endpoint({"GET": list_companies, "POST": create_company})
+company = endpoint(
+    {"GET": get_company, "PUT": replace_company, "PATCH": update_company, "DELETE": delete_company}
+)
+connections = endpoint({"GET": list_connections, "POST": create_connection})
+connection = endpoint(
+    {"GET": get_connection, "DELETE": delete_connection, "PATCH": unlink_connection}
+)
+integrations = endpoint({"GET": list_integrations})
+integration = endpoint({"GET": get_integration_view})
+integration_branding = endpoint({"GET": get_integration_branding})
+not_found = endpoint(dict.fromkeys(_ANY_METHOD, _no_such_route))
+
+
+__all__ = [
+    "companies",
+    "company",
+    "connection",
+    "connections",
+    "integration",
+    "integration_branding",
+    "integrations",
+    "not_found",
+]

@@ -1,0 +1,239 @@
+"""What the sandbox Codat does: create and change companies and connections, run Link sessions.
+
+Views (the REST API, the hosted Link page, the console) validate their input and call exactly one
+of these functions, so each Codat rule lives in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from .integrations import Integration, get_integration
+from .models import SandboxCompany, SandboxConnection
+from .serializers import iso
+
+Status = SandboxConnection.Status
+
+
+class SandboxRuleError(Exception):
+    """A request Codat would refuse for a business rule (not a malformed request)."""
+
+
+# --- companies -----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def company_create(
+    *, name: str, description: str = "", tags: dict[str, str] | None = None
+) -> SandboxCompany:
+    company = SandboxCompany(name=name, description=description, tags=tags or {})
+    company.full_clean()
+    company.save()
+    return company
+
+
+@transaction.atomic
+def company_change(
+    *, company: SandboxCompany, name: str, description: str, tags: dict[str, str]
+) -> SandboxCompany:
+    """Set all three fields; PUT and PATCH differ only in how the view fills missing ones."""
+    company.name = name
+    company.description = description
+    company.tags = tags
+    company.full_clean()
+    company.save(update_fields=["name", "description", "tags"])
+    return company
+
+
+@transaction.atomic
+def company_delete(*, company: SandboxCompany) -> None:
+    # Codat deletes the company's connections (and cached data) with it; the FK cascades.
+    company.delete()
+
+
+# --- connections ---------------------------------------------------------------------------
+
+
+def _linked_accounting_connection(
+    company: SandboxCompany, *, other_than: SandboxConnection | None = None
+) -> SandboxConnection | None:
+    for connection in company.connections.filter(status=Status.LINKED).order_by("created"):
+        if other_than is not None and connection.pk == other_than.pk:
+            continue
+        integration = get_integration(connection.integration_key)
+        if integration is not None and integration.source_type == "Accounting":
+            return connection
+    return None
+
+
+def _lock(company: SandboxCompany) -> SandboxCompany:
+    # Serialises the one-accounting-connection check between concurrent requests for the same
+    # company (PostgreSQL); SQLite serialises writers anyway.
+    return SandboxCompany.objects.select_for_update().get(pk=company.pk)
+
+
+@transaction.atomic
+def connection_create(*, company: SandboxCompany, integration: Integration) -> SandboxConnection:
+    """A new PendingAuth connection, as `POST …/connections` makes.
+
+    Codat allows one active accounting connection per company, so a second accounting
+    connection is refused while one is Linked (a PendingAuth one does not count: the customer
+    may never finish it).
+    """
+    company = _lock(company)
+    if integration.source_type == "Accounting":
+        existing = _linked_accounting_connection(company)
+        if existing is not None:
+            raise SandboxRuleError(
+                f"Company {company.id} already has a linked accounting connection "
+                f"({existing.id}, {get_integration(existing.integration_key).name}). "
+                "Unlink or delete it before adding another accounting connection."
+            )
+    connection = SandboxConnection(company=company, integration_key=integration.key)
+    connection.full_clean()
+    connection.save()
+    return connection
+
+
+@transaction.atomic
+def connection_for_link(*, company: SandboxCompany, integration: Integration) -> SandboxConnection:
+    """The connection a company-level Link session uses for the chosen platform.
+
+    Codat's company Link page shows the company's existing connection to a platform rather than
+    adding another, so the latest one is reused (a Linked one then answers "already connected");
+    only when there is none is a new PendingAuth connection created, under the usual rules.
+    """
+    existing = (
+        company.connections.filter(integration_key=integration.key).order_by("-created").first()
+    )
+    if existing is not None:
+        return existing
+    return connection_create(company=company, integration=integration)
+
+
+@transaction.atomic
+def connection_unlink(*, connection: SandboxConnection) -> SandboxConnection:
+    """Codat's unlink: only a Linked connection can be unlinked; its data stays readable."""
+    if connection.status != Status.LINKED:
+        raise SandboxRuleError(
+            f"Only Linked connections can be unlinked; connection {connection.id} "
+            f"is {connection.status}."
+        )
+    connection.status = Status.UNLINKED
+    connection.save(update_fields=["status"])
+    return connection
+
+
+@transaction.atomic
+def connection_delete(*, connection: SandboxConnection) -> None:
+    connection.delete()
+
+
+# --- hosted Link ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinkOutcome:
+    """What the redirect reports: Codat's standardised `statusCode` and `errorMessage`, and the
+    platform's own `statusText`."""
+
+    status_code: str
+    error_message: str = ""
+    status_text: str = ""
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code in ("200", "201")
+
+
+CANCELLED = LinkOutcome("403", "User cancelled.", "User cancelled linking")
+FAILED = LinkOutcome("500", "Unknown error occurred.", "The platform reported an unexpected error.")
+NOT_SUPPORTED = LinkOutcome(
+    "501", "Not supported.", "This platform is not enabled for this client."
+)
+
+
+def _error_entry(outcome: LinkOutcome) -> dict[str, Any]:
+    return {
+        "statusCode": outcome.status_code,
+        "statusText": outcome.status_text,
+        "errorMessage": outcome.error_message,
+        "erroredOnUtc": iso(timezone.now()),
+        "status": "Active",
+    }
+
+
+def _record_failure(connection: SandboxConnection, outcome: LinkOutcome) -> LinkOutcome:
+    # The connection keeps its status (PendingAuth stays PendingAuth) and gains an error entry,
+    # which is what Codat shows after a failed or cancelled Link session.
+    connection.data_connection_errors = [*connection.data_connection_errors, _error_entry(outcome)]
+    connection.save(update_fields=["data_connection_errors"])
+    return outcome
+
+
+@transaction.atomic
+def link_authorize(*, connection: SandboxConnection) -> LinkOutcome:
+    """The customer granted access on the platform's consent screen.
+
+    - Already Linked: nothing to do, statusCode 201 (Codat's "already connected").
+    - The integration is switched off for this client: 501 "Not supported.".
+    - An accounting connection while another accounting connection of the company is Linked:
+      refused like any platform failure — the connection keeps its status, gains an Active
+      `dataConnectionErrors` entry with statusCode "500" and a statusText naming the rule, and
+      the redirect carries statusCode 500 "Unknown error occurred.".
+    - Otherwise PendingAuth/Unlinked/Deauthorized becomes Linked (re-linking reuses the same
+      connection, as Codat documents), earlier Active errors are marked Resolved, and the
+      redirect carries statusCode 200. `lastSync` stays empty until a sync runs.
+    """
+    company = _lock(connection.company)
+    connection = SandboxConnection.objects.select_for_update().get(pk=connection.pk)
+    if connection.status == Status.LINKED:
+        return LinkOutcome("201")
+    integration = get_integration(connection.integration_key)
+    if integration is None or not integration.is_enabled:
+        return _record_failure(connection, NOT_SUPPORTED)
+    if integration.source_type == "Accounting":
+        existing = _linked_accounting_connection(company, other_than=connection)
+        if existing is not None:
+            return _record_failure(
+                connection,
+                LinkOutcome(
+                    "500",
+                    FAILED.error_message,
+                    "The company already has a linked accounting connection.",
+                ),
+            )
+    resolved_on = iso(timezone.now())
+    connection.data_connection_errors = [
+        {**entry, "status": "Resolved", "resolvedOnUtc": resolved_on}
+        if entry.get("status") == "Active"
+        else entry
+        for entry in connection.data_connection_errors
+    ]
+    connection.status = Status.LINKED
+    connection.save(update_fields=["status", "data_connection_errors"])
+    return LinkOutcome("200")
+
+
+@transaction.atomic
+def link_cancel(*, connection: SandboxConnection) -> LinkOutcome:
+    """The customer backed out. For a Linked connection nothing changes (201, "user exited")."""
+    if connection.status == Status.LINKED:
+        return LinkOutcome("201")
+    return _record_failure(connection, CANCELLED)
+
+
+@transaction.atomic
+def link_fail(*, connection: SandboxConnection) -> LinkOutcome:
+    """The platform failed (simulated): 500 "Unknown error occurred."."""
+    return _record_failure(connection, FAILED)
+
+
+@transaction.atomic
+def link_unsupported(*, connection: SandboxConnection) -> LinkOutcome:
+    """The platform is not available to this client (simulated): 501 "Not supported."."""
+    return _record_failure(connection, NOT_SUPPORTED)

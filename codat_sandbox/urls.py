@@ -1,0 +1,51 @@
+"""Sandbox URLs, mounted at /sandbox/ by the project only while the sandbox is on.
+
+- `codat/…`: the Codat REST API (a trailing slash is tolerated, as HTTP clients differ);
+- `link/…`: hosted Link pages (a company's `redirect`, a connection's `linkUrl`);
+- ``: the console.
+"""
+
+from __future__ import annotations
+
+from django.urls import path, re_path
+
+from . import api, console, link
+
+app_name = "codat_sandbox"
+
+_ID = r"[^/]+"
+
+urlpatterns = [
+    path("", console.console, name="console"),
+    re_path(r"^codat/companies/?$", api.companies, name="api_companies"),
+    re_path(rf"^codat/companies/(?P<company_id>{_ID})/?$", api.company, name="api_company"),
+    re_path(
+        rf"^codat/companies/(?P<company_id>{_ID})/connections/?$",
+        api.connections,
+        name="api_connections",
+    ),
+    re_path(
+        rf"^codat/companies/(?P<company_id>{_ID})/connections/(?P<connection_id>{_ID})/?$",
+        api.connection,
+        name="api_connection",
+    ),
+    re_path(r"^codat/integrations/?$", api.integrations, name="api_integrations"),
+    re_path(
+        rf"^codat/integrations/(?P<platform_key>{_ID})/?$",
+        api.integration,
+        name="api_integration",
+    ),
+    re_path(
+        rf"^codat/integrations/(?P<platform_key>{_ID})/branding/?$",
+        api.integration_branding,
+        name="api_integration_branding",
+    ),
+    # Anything else under the API answers like Codat (JSON 404), not with the app's HTML page.
+    re_path(r"^codat(?:/.*)?$", api.not_found, name="api_not_found"),
+    path("link/company/<str:company_id>", link.link_company, name="link_company"),
+    path(
+        "link/companies/<str:company_id>/connections/<str:connection_id>/start",
+        link.link_start,
+        name="link_start",
+    ),
+]

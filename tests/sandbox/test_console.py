@@ -1,0 +1,30 @@
+"""The console at /sandbox/ lists what the sandbox holds, read-only."""
+
+from __future__ import annotations
+
+from .conftest import connect
+
+
+def test_the_console_lists_companies_and_their_connections(client, bakery):
+    connection = connect(bakery, "gbol", linked=True)
+    connect(bakery, "qhnd")
+
+    response = client.get("/sandbox/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Bramble Bakery" in html
+    assert str(bakery.id) in html
+    assert "Xero" in html and "Linked" in html
+    assert "Banking Sandbox" in html and "PendingAuth" in html
+    assert f"/sandbox/link/companies/{bakery.id}/connections/{connection.id}/start" in html
+    assert "uid=cust_123" in html
+    assert "<script" not in html and "style=" not in html
+
+
+def test_the_console_says_when_there_is_nothing_yet(client, db):
+    assert "No sandbox companies yet" in client.get("/sandbox/").content.decode()
+
+
+def test_the_console_is_read_only(client, db):
+    assert client.post("/sandbox/").status_code == 405

@@ -1,0 +1,149 @@
+"""Every sandbox API response is checked against Codat's OpenAPI document.
+
+The `api` and `sandbox_http` fixtures run that check on each response they see, so every test in
+this package is also a contract test. This module walks every operation the sandbox serves, happy
+paths and errors, and proves the check is not vacuous.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from . import openapi
+from .conftest import basic_auth, connect, link_path
+
+OPERATIONS = {
+    ("POST", "/companies"),
+    ("GET", "/companies"),
+    ("GET", "/companies/{companyId}"),
+    ("PUT", "/companies/{companyId}"),
+    ("PATCH", "/companies/{companyId}"),
+    ("DELETE", "/companies/{companyId}"),
+    ("POST", "/companies/{companyId}/connections"),
+    ("GET", "/companies/{companyId}/connections"),
+    ("GET", "/companies/{companyId}/connections/{connectionId}"),
+    ("PATCH", "/companies/{companyId}/connections/{connectionId}"),
+    ("DELETE", "/companies/{companyId}/connections/{connectionId}"),
+    ("GET", "/integrations"),
+    ("GET", "/integrations/{platformKey}"),
+    ("GET", "/integrations/{platformKey}/branding"),
+}
+
+
+def test_every_operation_and_its_errors_match_codats_spec(sandbox_http, contract, client):
+    start = len(contract.exercised)
+    http = sandbox_http
+
+    company = http.post(
+        "/companies", json={"name": "Contract (Test)", "tags": {"uid": "c-1"}}
+    ).json()
+    cid = company["id"]
+    http.post("/companies", json={"tags": {"k" * 28: "v"}})  # 400
+    http.get("/companies", params={"tags": "uid=c-1", "page": 1, "pageSize": 1})
+    http.get("/companies", params={"tags": "uid"})  # 400
+    http.get("/companies", headers={"Authorization": basic_auth("nope")})  # 401
+    http.get(f"/companies/{cid}")
+    http.get("/companies/00000000-0000-0000-0000-000000000000")  # 404
+    http.put(f"/companies/{cid}", json={"name": "Contract Two"})
+    http.patch(f"/companies/{cid}", json={"description": "patched"})
+
+    pending = http.post(f"/companies/{cid}/connections", json={"platformKey": "mqjo"}).json()
+    http.post(f"/companies/{cid}/connections", json={"platformKey": "nope"})  # 400
+    client.post(link_path_from(pending), {"outcome": "cancel"})
+    errored = http.get(f"/companies/{cid}/connections/{pending['id']}").json()
+    assert errored["dataConnectionErrors"][0]["status"] == "Active"
+    client.post(link_path_from(pending), {"outcome": "authorize"})
+    linked = http.get(f"/companies/{cid}/connections/{pending['id']}").json()
+    assert linked["dataConnectionErrors"][0]["status"] == "Resolved"
+    http.post(f"/companies/{cid}/connections", json={"platformKey": "gbol"})  # 400: rule
+    http.get(f"/companies/{cid}/connections", params={"query": "status=Linked"})
+    http.get(f"/companies/{cid}/connections", params={"query": "colour=red"})  # 400
+    http.patch(f"/companies/{cid}/connections/{pending['id']}", json={"status": "Unlinked"})
+    http.patch(f"/companies/{cid}/connections/{pending['id']}", json={"status": "Unlinked"})  # 400
+    http.get(f"/companies/{cid}/connections/{pending['id']}")
+    http.get(f"/companies/{cid}/connections/nope")  # 404
+    http.get(f"/companies/{cid}")  # with a connection carrying errors
+    http.delete(f"/companies/{cid}/connections/{pending['id']}")
+    http.delete(f"/companies/{cid}/connections/{pending['id']}")  # 404
+
+    http.get("/integrations", params={"query": "sourceType=Banking&&enabled=true"})
+    http.get("/integrations", params={"query": "sourceType"})  # 400
+    http.get("/integrations/gbol")
+    http.get("/integrations/zzzz")  # 404
+    http.get("/integrations/gbol/branding")
+    http.get("/integrations/zzzz/branding")  # 404
+
+    http.delete(f"/companies/{cid}")
+    http.delete(f"/companies/{cid}")  # 404
+
+    seen = contract.exercised[start:]
+    assert {(call.method, call.template) for call in seen} >= OPERATIONS
+    statuses = {call.status for call in seen}
+    assert {200, 204, 400, 401, 404} <= statuses
+
+
+def link_path_from(connection_json: dict) -> str:
+    return "/sandbox/link/" + connection_json["linkUrl"].split("/sandbox/link/", 1)[1]
+
+
+def test_the_check_rejects_an_extra_property_on_a_connection(api, contract, bakery):
+    body = api.get(f"/companies/{bakery.id}/connections/{connect(bakery, 'mqjo').id}").json()
+    body["integrationName"] = "extra"
+
+    with pytest.raises(pytest.fail.Exception, match="Additional properties"):
+        contract.check(
+            "GET",
+            f"/sandbox/codat/companies/{bakery.id}/connections/{body['id']}",
+            200,
+            json.dumps(body).encode(),
+            "application/json",
+        )
+
+
+def test_the_check_rejects_a_null_last_sync(api, contract, bakery):
+    body = api.get(f"/companies/{bakery.id}").json()
+    body["lastSync"] = None
+
+    with pytest.raises(pytest.fail.Exception, match="lastSync"):
+        contract.check(
+            "GET",
+            f"/sandbox/codat/companies/{bakery.id}",
+            200,
+            json.dumps(body).encode(),
+            "application/json",
+        )
+
+
+def test_the_check_insists_on_codats_error_keys(contract):
+    with pytest.raises(AssertionError, match="correlationId"):
+        contract.check(
+            "GET",
+            "/sandbox/codat/companies/x",
+            404,
+            json.dumps(
+                {
+                    "statusCode": 404,
+                    "service": "PublicApi",
+                    "error": "gone",
+                    "canBeRetried": "Unknown",
+                    "detailedErrorCode": 0,
+                }
+            ).encode(),
+            "application/json",
+        )
+
+
+def test_a_missing_spec_fails_with_a_clear_message(monkeypatch, tmp_path):
+    monkeypatch.setattr(openapi, "spec_path", lambda: tmp_path / "Codat-Platform.json")
+
+    with pytest.raises(pytest.fail.Exception, match="Codat's OpenAPI document is missing"):
+        openapi.load_spec.__wrapped__()
+
+
+def test_link_pages_are_not_part_of_the_api(client, bakery):
+    # The Link page is HTML for a browser; only /sandbox/codat/ speaks Codat's JSON.
+    response = client.get(link_path(connect(bakery, "mqjo")))
+
+    assert response["Content-Type"].startswith("text/html")
