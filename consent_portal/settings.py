@@ -53,6 +53,8 @@ CODAT_BASE_URL = env(
 # In sandbox mode the client talks to the sandbox inside this process (httpx's WSGI transport),
 # so nothing waits on a socket to itself. Set false to go over HTTP like any other client.
 CODAT_SANDBOX_IN_PROCESS = env.bool("CODAT_SANDBOX_IN_PROCESS", default=True)
+# Platform keys the sandbox reports as switched off (to try the "not supported" paths).
+CODAT_SANDBOX_DISABLED_INTEGRATIONS = env.list("CODAT_SANDBOX_DISABLED_INTEGRATIONS", default=[])
 # Total time one web request may spend talking to Codat, retries and waits included. It stays
 # well under gunicorn's worker timeout (30 s).
 CODAT_REQUEST_BUDGET_SECONDS = env.float("CODAT_REQUEST_BUDGET_SECONDS", default=10.0)
@@ -82,6 +84,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "csp",
+    "django_tasks",
+    "django_tasks_db",
     "companies",
     "connections",
     "consents",
@@ -164,6 +168,16 @@ WHITENOISE_AUTOREFRESH = DEBUG or TESTING
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Consent Portal <no-reply@localhost>")
+
+# --- Background tasks ------------------------------------------------------------------
+# The django-tasks API (Django 6's tasks, backported). By default a task runs at once, in the
+# request that enqueued it (after its transaction commits). Production uses the database
+# backend and its worker (`manage.py db_worker`), or RQ on Redis when one database is outgrown.
+TASKS = {
+    "default": {
+        "BACKEND": env("TASKS_BACKEND", default="django_tasks.backends.immediate.ImmediateBackend"),
+    }
+}
 
 # --- Security ----------------------------------------------------------------------------
 # Browser-facing pages redirect to HTTPS; the webhook does not (Standard Webhooks treats a 3xx

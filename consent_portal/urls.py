@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from companies import views as company_views
+from connections import webhooks
 
 urlpatterns = [
     path("", company_views.home, name="home"),
@@ -13,6 +14,7 @@ urlpatterns = [
     path("help/", company_views.help_page, name="help"),
     path("accounts/", include("companies.urls")),
     path("", include("connections.urls")),
+    path("webhooks/codat/", webhooks.codat_webhook, name="codat_webhook"),
     path("admin/", admin.site.urls),
 ]
 
