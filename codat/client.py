@@ -8,6 +8,10 @@ Promises kept here (shared/reliability.md):
   may have reached Codat is never re-sent; the error says `may_have_been_applied` instead.
 - X3: a 429's Retry-After (seconds or HTTP-date) is waited out once if it fits the budget,
   otherwise CodatRateLimited is raised at once.
+- C5 / design §4: every call that makes Codat fetch or hand over a data type (refreshes, sync
+  settings, future data reads) first asks the consent gate which types the customer allows, and
+  raises DataTypeNotConsented before any network I/O for any other type. Without a gate nothing
+  is allowed.
 
 Logs name the method, the path (never the query string, which can carry customer ids) and
 Codat's correlationId. They never carry the API key, the Authorization header or a raw body.
@@ -19,7 +23,7 @@ import base64
 import logging
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
@@ -33,12 +37,27 @@ from codat.errors import (
     CodatRateLimited,
     CodatRejected,
     CodatUnavailable,
+    DatasetAlreadyInProgress,
+    DataTypeNotConsented,
 )
-from codat.types import Branding, Company, Connection, DataConnectionError, Integration, Page
+from codat.types import (
+    Branding,
+    Company,
+    Connection,
+    DataConnectionError,
+    DataStatus,
+    Integration,
+    Page,
+    PullOperation,
+    SyncSetting,
+)
 
 logger = logging.getLogger("codat")
 
 T = TypeVar("T")
+
+# Maps a Codat company id to the data types its customer currently consents to (see get_client).
+DataTypeGate = Callable[[str], Collection[str]]
 
 USER_AGENT = f"ConsentPortal/0.1 (Codat client; httpx/{httpx.__version__})"
 
@@ -81,8 +100,11 @@ class CodatClient:
         max_attempts: int = 3,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        data_type_gate: DataTypeGate | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # None means no consent source is wired in; _require_consent then refuses every type.
+        self._data_type_gate = data_type_gate
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.budget = budget
@@ -240,6 +262,116 @@ class CodatClient:
     def get_branding(self, platform_key: str) -> Branding:
         return self._call("GET", f"/integrations/{_seg(platform_key)}/branding", parse=_branding)
 
+    # --- Data: sync settings, refresh, status, pull operations -------------------------------
+
+    # Codat: get-company-syncSettings (GET /companies/{companyId}/syncSettings)
+    def get_sync_settings(self, company_id: str) -> list[SyncSetting]:
+        return self._call(
+            "GET", f"/companies/{_seg(company_id)}/syncSettings", parse=_sync_settings
+        )
+
+    # Codat: set-company-syncSettings (POST /companies/{companyId}/syncSettings)
+    def set_sync_settings(self, company_id: str, settings: Sequence[SyncSetting]) -> None:
+        """Make `settings` the company's sync settings, overriding the client's defaults.
+
+        Every listed type must pass the consent gate, even one being switched off: to stop
+        Codat fetching a type, leave it out of the list.
+        """
+        self._require_consent(company_id, [setting.data_type for setting in settings])
+        body = {
+            "companyId": company_id,
+            "settings": [_sync_setting_json(setting) for setting in settings],
+            "overridesDefaults": True,
+        }
+        self._call(
+            "POST",
+            f"/companies/{_seg(company_id)}/syncSettings",
+            json_body=body,
+            parse=None,
+            # The body replaces the company's settings wholesale, so sending it twice is safe.
+            idempotent=True,
+        )
+
+    # Codat: refresh-data-type (POST /companies/{companyId}/data/queue/{dataType})
+    def queue_data_type(
+        self, company_id: str, data_type: str, *, connection_id: str | None = None
+    ) -> PullOperation:
+        """Ask Codat to fetch one data type now (all Linked connections, or just one).
+
+        Raises DatasetAlreadyInProgress when the previous fetch of the type is still running.
+        """
+        self._require_consent(company_id, [data_type])
+        params: dict[str, str | int] = {}
+        if connection_id is not None:
+            params["connectionId"] = connection_id
+        return self._call(
+            "POST",
+            f"/companies/{_seg(company_id)}/data/queue/{_seg(data_type)}",
+            params=params or None,
+            parse=_pull_operation,
+        )
+
+    # Codat: get-company-data-status (GET /companies/{companyId}/dataStatus)
+    def get_data_status(self, company_id: str) -> dict[str, DataStatus]:
+        return self._call("GET", f"/companies/{_seg(company_id)}/dataStatus", parse=_data_statuses)
+
+    # Codat: list-pull-operations (GET /companies/{companyId}/data/history)
+    def list_pull_operations(
+        self,
+        company_id: str,
+        *,
+        page: int = 1,
+        page_size: int = 100,
+        query: str | None = None,
+    ) -> Page[PullOperation]:
+        params: dict[str, str | int] = {"page": page, "pageSize": page_size}
+        if query is not None:
+            params["query"] = query
+        return self._call(
+            "GET",
+            f"/companies/{_seg(company_id)}/data/history",
+            params=params,
+            parse=_page_of(_pull_operation),
+        )
+
+    # Codat: get-pull-operation (GET /companies/{companyId}/data/history/{datasetId})
+    def get_pull_operation(self, company_id: str, dataset_id: str) -> PullOperation:
+        return self._call(
+            "GET",
+            f"/companies/{_seg(company_id)}/data/history/{_seg(dataset_id)}",
+            parse=_pull_operation,
+        )
+
+    # --- The consent gate ------------------------------------------------------------------
+
+    def _require_consent(self, company_id: str, data_types: Iterable[str]) -> None:
+        """Refuse, before any network I/O, a data type the customer has not consented to.
+
+        The gate is asked once per call, so one call sees one consistent answer.
+        """
+        wanted = list(data_types)
+        if not wanted:
+            return
+        if self._data_type_gate is None:
+            # Fail closed: a client built without a consent source must not move any data.
+            raise DataTypeNotConsented(
+                f"No consent gate is configured, so {wanted[0]} may not be fetched for "
+                f"company {company_id}",
+                data_type=wanted[0],
+                company_id=company_id,
+            )
+        allowed = self._data_type_gate(company_id)
+        for data_type in wanted:
+            if data_type not in allowed:
+                logger.warning(
+                    "Consent gate refused %s for Codat company %s", data_type, company_id
+                )
+                raise DataTypeNotConsented(
+                    f"No active consent covers {data_type} for company {company_id}",
+                    data_type=data_type,
+                    company_id=company_id,
+                )
+
     # --- The one request loop --------------------------------------------------------------
 
     def _call(
@@ -250,13 +382,16 @@ class CodatClient:
         parse: Callable[[Any], T] | None,
         params: Mapping[str, str | int] | None = None,
         json_body: Any = None,
+        idempotent: bool | None = None,
     ) -> Any:
         """Send one logical request, retrying what is safe to retry, and parse the answer.
 
         `parse=None` means the success answer has no body worth reading (204, or Codat's
-        empty 200 on delete-connection).
+        empty 200 on delete-connection). `idempotent` overrides the method's usual nature for
+        a POST that replaces state wholesale (sync settings), which is safe to send twice.
         """
-        idempotent = method in IDEMPOTENT_METHODS
+        if idempotent is None:
+            idempotent = method in IDEMPOTENT_METHODS
         changes_state = method not in SAFE_METHODS
         attempt = 0
         waited_for_rate_limit = False
@@ -399,11 +534,27 @@ class CodatClient:
         )
 
 
+def _allow_nothing(codat_company_id: str) -> frozenset[str]:
+    return frozenset()
+
+
+def _consent_gate() -> DataTypeGate:
+    """The app's consent gate: which data types a Codat company's customer allows today."""
+    try:
+        from consents.selectors import allowed_data_types_for_codat_company
+    except ImportError:
+        # FALLBACK until consents.selectors.allowed_data_types_for_codat_company exists: allow
+        # nothing, so no data moves without a consent. Remove once that selector has landed.
+        return _allow_nothing
+    return allowed_data_types_for_codat_company
+
+
 def get_client(*, budget: float | None = None) -> CodatClient:
     """A fresh client per unit of work, configured from Django settings.
 
     In sandbox mode the key is the sandbox's, and with CODAT_SANDBOX_IN_PROCESS the requests go
-    straight into the sandbox's WSGI app instead of over a socket to this same server.
+    straight into the sandbox's WSGI app instead of over a socket to this same server. Data
+    calls pass through the consents app's gate (design §4: the single gate).
     """
     from django.conf import settings
     from django.utils.module_loading import import_string
@@ -422,6 +573,7 @@ def get_client(*, budget: float | None = None) -> CodatClient:
         connect_timeout=settings.CODAT_CONNECT_TIMEOUT_SECONDS,
         read_timeout=settings.CODAT_READ_TIMEOUT_SECONDS,
         budget=settings.CODAT_REQUEST_BUDGET_SECONDS if budget is None else budget,
+        data_type_gate=_consent_gate(),
     )
 
 
@@ -503,6 +655,10 @@ def _error_from_response(response: httpx.Response, *, may_have_been_applied: boo
         )
     if status == 429:
         return CodatRateLimited(message, status_code=status, correlation_id=correlation_id)
+    if 400 <= status < 500 and message.startswith("DatasetAlreadyInProgressException"):
+        return DatasetAlreadyInProgress(
+            message, validation=validation, status_code=status, correlation_id=correlation_id
+        )
     if 400 <= status < 500:
         return CodatRejected(
             message, validation=validation, status_code=status, correlation_id=correlation_id
@@ -652,3 +808,83 @@ def _page_of(parse_item: Callable[[Any], T]) -> Callable[[Any], Page[T]]:
         )
 
     return parse
+
+
+def _optional_int(data: Mapping[str, Any], key: str) -> int | None:
+    value = data.get(key)
+    if value is None or isinstance(value, bool):
+        return None
+    return int(value)
+
+
+def _sync_setting(data: Mapping[str, Any]) -> SyncSetting:
+    return SyncSetting(
+        data_type=str(data["dataType"]),
+        fetch_on_first_link=data.get("fetchOnFirstLink") is True,
+        sync_schedule=int(data.get("syncSchedule") or 0),
+        sync_order=int(data.get("syncOrder") or 0),
+        sync_from_window=_optional_int(data, "syncFromWindow"),
+        months_to_sync=_optional_int(data, "monthsToSync"),
+    )
+
+
+def _sync_settings(data: Mapping[str, Any]) -> list[SyncSetting]:
+    settings = data.get("settings")
+    if settings is None:
+        return []
+    if not isinstance(settings, list):
+        raise TypeError("settings is not a list")
+    return [_sync_setting(item) for item in settings]
+
+
+def _sync_setting_json(setting: SyncSetting) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "dataType": setting.data_type,
+        "fetchOnFirstLink": setting.fetch_on_first_link,
+        "syncSchedule": setting.sync_schedule,
+        "syncOrder": setting.sync_order,
+    }
+    if setting.sync_from_window is not None:
+        body["syncFromWindow"] = setting.sync_from_window
+    if setting.months_to_sync is not None:
+        body["monthsToSync"] = setting.months_to_sync
+    return body
+
+
+def _data_status(key: str, data: Mapping[str, Any]) -> DataStatus:
+    return DataStatus(
+        data_type=_text(data, "dataType", key),
+        current_status=_optional_text(data, "currentStatus"),
+        last_successful_sync=parse_datetime(data.get("lastSuccessfulSync")),
+        latest_sync_id=_optional_text(data, "latestSyncId"),
+        latest_successful_sync_id=_optional_text(data, "latestSuccessfulSyncId"),
+    )
+
+
+def _data_statuses(data: Mapping[str, Any]) -> dict[str, DataStatus]:
+    if not isinstance(data, dict):
+        raise TypeError("dataStatus is not an object")
+    # The spec lets each value be null (no information about that type); those are left out,
+    # as are types Codat does not mention at all.
+    return {
+        str(key): _data_status(str(key), value)
+        for key, value in data.items()
+        if isinstance(value, dict)
+    }
+
+
+def _pull_operation(data: Mapping[str, Any]) -> PullOperation:
+    return PullOperation(
+        id=str(data["id"]),
+        company_id=_text(data, "companyId"),
+        connection_id=_text(data, "connectionId"),
+        data_type=str(data["dataType"]),
+        status=str(data["status"]),
+        requested=parse_datetime(data.get("requested")),
+        progress=int(data.get("progress") or 0),
+        is_completed=data.get("isCompleted") is True,
+        is_errored=data.get("isErrored") is True,
+        completed=parse_datetime(data.get("completed")),
+        status_description=_optional_text(data, "statusDescription"),
+        error_message=_optional_text(data, "errorMessage"),
+    )

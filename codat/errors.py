@@ -59,5 +59,30 @@ class CodatRejected(CodatError):
         self.validation = validation or []
 
 
+class DatasetAlreadyInProgress(CodatRejected):
+    """Codat refused to queue a data type whose previous sync is still running.
+
+    Nothing is wrong: the data is already on its way. Codat's text names the running dataset
+    (`DatasetAlreadyInProgressException: Cannot queue … as previous sync <id> is still in
+    progress`); its HTTP status is not documented, so the text is what identifies it.
+    """
+
+
 class DataTypeNotConsented(CodatError):
-    """The consent gate refused a refresh or read of a data type no active consent covers."""
+    """The consent gate refused a refresh or read of a data type no active consent covers.
+
+    Raised before any request is sent, so nothing reached Codat. `data_type` is the first type
+    refused and `company_id` the Codat company asked about.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        data_type: str | None = None,
+        company_id: str | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.data_type = data_type
+        self.company_id = company_id

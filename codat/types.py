@@ -11,6 +11,70 @@ T = TypeVar("T")
 SOURCE_TYPES = ("Accounting", "Banking", "BankFeed", "Commerce", "Expense", "Other", "Unknown")
 CONNECTION_STATUSES = ("PendingAuth", "Linked", "Unlinked", "Deauthorized")
 
+# Codat's data type keys (API.md §6; the `DataStatus.dataType` enum). The prefix names the source
+# type a connection must have to supply it: `banking-` Banking, `commerce-` Commerce, else
+# Accounting.
+DATA_TYPES = (
+    "accountTransactions",
+    "balanceSheet",
+    "bankAccounts",
+    "bankTransactions",
+    "billCreditNotes",
+    "billPayments",
+    "bills",
+    "cashFlowStatement",
+    "chartOfAccounts",
+    "company",
+    "creditNotes",
+    "customers",
+    "directCosts",
+    "directIncomes",
+    "invoices",
+    "itemReceipts",
+    "items",
+    "journalEntries",
+    "journals",
+    "paymentMethods",
+    "payments",
+    "profitAndLoss",
+    "purchaseOrders",
+    "salesOrders",
+    "suppliers",
+    "taxRates",
+    "trackingCategories",
+    "transfers",
+    "banking-accountBalances",
+    "banking-accounts",
+    "banking-transactionCategories",
+    "banking-transactions",
+    "commerce-companyInfo",
+    "commerce-customers",
+    "commerce-disputes",
+    "commerce-locations",
+    "commerce-orders",
+    "commerce-paymentMethods",
+    "commerce-payments",
+    "commerce-productCategories",
+    "commerce-products",
+    "commerce-taxComponents",
+    "commerce-transactions",
+)
+
+# Dataset statuses that mean "still working"; every other status is final (API.md §6).
+IN_PROGRESS_DATASET_STATUSES = frozenset(
+    {
+        "Initial",
+        "Queued",
+        "Fetching",
+        "MapQueued",
+        "Mapping",
+        "ProcessingQueued",
+        "Processing",
+        "ValidationQueued",
+        "Validating",
+    }
+)
+
 
 @dataclass(frozen=True)
 class DataConnectionError:
@@ -78,3 +142,56 @@ class Page(Generic[T]):
     @property
     def has_next(self) -> bool:
         return self.page_number * self.page_size < self.total_results
+
+
+@dataclass(frozen=True)
+class SyncSetting:
+    """How Codat fetches one data type for a company (Codat's `SyncSetting`).
+
+    `sync_schedule` is hours between automatic refreshes; `sync_from_window` months of history;
+    `months_to_sync` applies to the report types (`balanceSheet`, `profitAndLoss`) only.
+    """
+
+    data_type: str
+    fetch_on_first_link: bool
+    sync_schedule: int
+    sync_order: int
+    sync_from_window: int | None = None
+    months_to_sync: int | None = None
+
+
+@dataclass(frozen=True)
+class DataStatus:
+    """The state of one data type in Codat's cache for a company (Codat's `DataStatus`).
+
+    `current_status` is None for a type Codat lists but has never synced.
+    """
+
+    data_type: str
+    current_status: str | None
+    last_successful_sync: datetime | None
+    latest_sync_id: str | None
+    latest_successful_sync_id: str | None
+
+
+@dataclass(frozen=True)
+class PullOperation:
+    """One fetch of one data type over one connection (Codat's `PullOperation`, once `dataset`)."""
+
+    id: str
+    company_id: str
+    connection_id: str
+    data_type: str
+    status: str
+    requested: datetime | None
+    progress: int
+    is_completed: bool
+    is_errored: bool
+    completed: datetime | None = None
+    status_description: str | None = None
+    error_message: str | None = None
+
+    @property
+    def is_finished(self) -> bool:
+        """True once the operation can change no more (Complete, NotSupported or an error)."""
+        return self.status not in IN_PROGRESS_DATASET_STATUSES

@@ -17,23 +17,35 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from . import services
+from . import services, syncs
 from .errors import (
     CodatApiError,
     company_not_found,
     connection_not_found,
+    dataset_not_found,
     integration_not_found,
 )
 from .integrations import Integration, all_integrations, get_integration
-from .models import SandboxCompany, SandboxConnection
+from .models import SandboxCompany, SandboxConnection, SandboxDataset
 from .querying import filter_and_order, paged_body, parse_paging, parse_tags_filter, tags_match
-from .serializers import branding_json, company_json, connection_json, integration_json
+from .serializers import (
+    branding_json,
+    company_json,
+    company_sync_settings_json,
+    connection_json,
+    data_statuses_json,
+    integration_json,
+    pull_operation_json,
+)
 from .validation import (
     clean_company_name,
+    clean_data_type,
     clean_description,
     clean_platform_key,
+    clean_sync_settings_body,
     clean_tags,
     read_json_object,
 )
@@ -81,7 +93,7 @@ def endpoint(handlers: Mapping[str, Handler]) -> Callable[..., HttpResponse]:
         except CodatApiError as error:
             return error.response()
         except services.SandboxRuleError as error:
-            return CodatApiError(400, str(error)).response()
+            return CodatApiError(error.status_code, str(error), service=error.service).response()
         except Exception:
             # Codat answers its own failures with the same JSON error body, never an HTML page;
             # clients (and the app's retry logic) must see that shape.
@@ -150,6 +162,18 @@ _CONNECTION_FIELDS = {
     "status": lambda record: record["status"],
     "created": lambda record: record["created"],
     "lastSync": lambda record: record.get("lastSync"),
+}
+_PULL_OPERATION_FIELDS = {
+    # `isCompleted` is deliberately absent: Codat documents it as not queryable.
+    "id": lambda record: record["id"],
+    "companyId": lambda record: record["companyId"],
+    "connectionId": lambda record: record["connectionId"],
+    "dataType": lambda record: record["dataType"],
+    "status": lambda record: record["status"],
+    "requested": lambda record: record["requested"],
+    "completed": lambda record: record.get("completed"),
+    "progress": lambda record: record["progress"],
+    "isErrored": lambda record: record["isErrored"],
 }
 _INTEGRATION_FIELDS = {
     "key": lambda record: record["key"],
@@ -296,6 +320,88 @@ def unlink_connection(request: HttpRequest, company_id: str, connection_id: str)
     return _json(connection_json(connection))
 
 
+# --- sync settings, refreshes, data status, pull operations ------------------------------
+
+
+def get_sync_settings(request: HttpRequest, company_id: str) -> HttpResponse:
+    """get-company-syncSettings: the company's own settings, or the client's defaults."""
+    return _json(company_sync_settings_json(_company(company_id)))
+
+
+def set_sync_settings(request: HttpRequest, company_id: str) -> HttpResponse:
+    """set-company-syncSettings: the body replaces the company's settings; 204."""
+    company = _company(company_id)
+    settings_input, overrides_defaults = clean_sync_settings_body(
+        read_json_object(request), company_id=str(company.id)
+    )
+    syncs.sync_settings_replace(
+        company=company, settings=settings_input, overrides_defaults=overrides_defaults
+    )
+    return _empty(204)
+
+
+def refresh_data_type(request: HttpRequest, company_id: str, data_type: str) -> HttpResponse:
+    """refresh-data-type: 200 with the (first) new pull operation.
+
+    `?connectionId=` limits the refresh to that connection (404 if it is not the company's).
+    """
+    data_type = clean_data_type(data_type)
+    company = _company(company_id)
+    connection = None
+    raw_connection_id = request.GET.get("connectionId", "")
+    if raw_connection_id:
+        if _parse_uuid(raw_connection_id) is None:
+            raise CodatApiError(400, "Error processing request - connectionId must be a UUID.")
+        connection = _connection(str(company.id), raw_connection_id)
+    now = timezone.now()
+    datasets = syncs.queue_data_type(
+        company=company, data_type=data_type, connection=connection, now=now
+    )
+    return _json(pull_operation_json(datasets[0], now))
+
+
+def refresh_company_data(request: HttpRequest, company_id: str) -> HttpResponse:
+    """refresh-company-data: queues the first-link types over every Linked connection; 204."""
+    syncs.queue_all(company=_company(company_id))
+    return _empty(204)
+
+
+def get_data_status(request: HttpRequest, company_id: str) -> HttpResponse:
+    company = _company(company_id)
+    return _json(data_statuses_json(company.datasets.all(), timezone.now()))
+
+
+def list_pull_operations(request: HttpRequest, company_id: str) -> HttpResponse:
+    """list-pull-operations: paged, newest first unless `orderBy` says otherwise."""
+    paging = parse_paging(request)
+    company = _company(company_id)
+    now = timezone.now()
+    records = [
+        pull_operation_json(dataset, now)
+        for dataset in company.datasets.order_by("-requested", "-id")
+    ]
+    records = filter_and_order(
+        request, records, resource="PullOperation", fields=_PULL_OPERATION_FIELDS
+    )
+    return _json(
+        paged_body(
+            request,
+            self_href=f"/companies/{company.id}/data/history",
+            results=records,
+            paging=paging,
+        )
+    )
+
+
+def get_pull_operation(request: HttpRequest, company_id: str, dataset_id: str) -> HttpResponse:
+    company = _company(company_id)
+    pk = _parse_uuid(dataset_id)
+    dataset = SandboxDataset.objects.filter(pk=pk, company=company).first() if pk else None
+    if dataset is None:
+        raise dataset_not_found(dataset_id)
+    return _json(pull_operation_json(dataset, timezone.now()))
+
+
 # --- integrations --------------------------------------------------------------------------
 
 
@@ -344,6 +450,12 @@ connections = endpoint({"GET": list_connections, "POST": create_connection})
 connection = endpoint(
     {"GET": get_connection, "DELETE": delete_connection, "PATCH": unlink_connection}
 )
+sync_settings = endpoint({"GET": get_sync_settings, "POST": set_sync_settings})
+data_queue = endpoint({"POST": refresh_data_type})
+data_all = endpoint({"POST": refresh_company_data})
+data_status = endpoint({"GET": get_data_status})
+data_history = endpoint({"GET": list_pull_operations})
+data_history_item = endpoint({"GET": get_pull_operation})
 integrations = endpoint({"GET": list_integrations})
 integration = endpoint({"GET": get_integration_view})
 integration_branding = endpoint({"GET": get_integration_branding})
@@ -355,8 +467,14 @@ __all__ = [
     "company",
     "connection",
     "connections",
+    "data_all",
+    "data_history",
+    "data_history_item",
+    "data_queue",
+    "data_status",
     "integration",
     "integration_branding",
     "integrations",
     "not_found",
+    "sync_settings",
 ]

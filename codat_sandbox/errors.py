@@ -11,6 +11,7 @@ from django.http import JsonResponse
 # endpoints the sandbox serves (API.md §7).
 PUBLIC_API = "PublicApi"
 CLIENTS_API = "ClientsApi"
+PULL_API = "PullApi"
 
 
 def error_body(
@@ -35,6 +36,18 @@ def error_body(
     if validation_errors:
         body["validation"] = {"errors": validation_errors, "warnings": []}
     return body
+
+
+class SandboxRuleError(Exception):
+    """A request Codat would refuse for a business rule (not a malformed request).
+
+    Services raise it; the API answers with Codat's error body (400 unless told otherwise).
+    """
+
+    def __init__(self, message: str, *, status_code: int = 400, service: str = PUBLIC_API) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.service = service
 
 
 class CodatApiError(Exception):
@@ -89,3 +102,7 @@ def integration_not_found(platform_key: str) -> CodatApiError:
 
 def malformed_query(detail: str = "Malformed query.") -> CodatApiError:
     return CodatApiError(400, f"Error parsing query - {detail}", service=CLIENTS_API)
+
+
+def dataset_not_found(dataset_id: str) -> CodatApiError:
+    return CodatApiError(404, f"No dataset was found with ID {dataset_id}", service=PULL_API)

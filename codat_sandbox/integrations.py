@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.templatetags.static import static
 
-# Codat's data type keys by source type (API.md §6). Every simulated platform offers every type
-# of its kind: the sandbox is for exercising the consent journey, not platform quirks.
+# Codat's data type keys by source type (API.md §6). Codat's own sandboxes offer every type of
+# their kind; a few simulated platforms lack one or two (see the catalogue) so that the
+# NotSupported path can be tried. Those gaps are ours, not Codat's real coverage matrix.
 ACCOUNTING_DATA_TYPES = (
     "accountTransactions",
     "balanceSheet",
@@ -69,6 +70,18 @@ DATA_TYPES_BY_SOURCE_TYPE = {
     "Banking": BANKING_DATA_TYPES,
     "Commerce": COMMERCE_DATA_TYPES,
 }
+# Every key, in the order of Codat's `DataStatus.dataType` enum.
+ALL_DATA_TYPES = ACCOUNTING_DATA_TYPES + BANKING_DATA_TYPES + COMMERCE_DATA_TYPES
+
+
+def source_type_of(data_type: str) -> str:
+    """The source type a connection must have to supply `data_type` (by its key's prefix)."""
+    if data_type.startswith("banking-"):
+        return "Banking"
+    if data_type.startswith("commerce-"):
+        return "Commerce"
+    return "Accounting"
+
 
 # The redirect's `clientId`: the GUID of "our Codat instance". Fixed, so redirect URLs are
 # predictable in tests.
@@ -86,10 +99,15 @@ class Integration:
     is_sandbox: bool = False
     # Codat fills `data.company.companyName` in the redirect only for a few platforms.
     reports_company_name: bool = False
+    # Types of its kind the platform cannot supply: a refresh of one ends as NotSupported.
+    unsupported_data_types: frozenset[str] = frozenset()
 
     @property
     def data_types(self) -> tuple[str, ...]:
         return DATA_TYPES_BY_SOURCE_TYPE.get(self.source_type, ())
+
+    def supports(self, data_type: str) -> bool:
+        return data_type in self.data_types and data_type not in self.unsupported_data_types
 
     @property
     def is_enabled(self) -> bool:
@@ -143,6 +161,7 @@ _CATALOGUE = (
         integration_id="0f20c943-12d0-4800-9f6c-d218f62d494c",
         source_id="8a156a5a-39cb-4f9d-856e-76ef9b9a9607",
         reports_company_name=True,
+        unsupported_data_types=frozenset({"itemReceipts"}),
     ),
     Integration(
         key="qhyg",
@@ -158,6 +177,7 @@ _CATALOGUE = (
         source_type="Accounting",
         integration_id="30b399b4-58d4-4497-b06b-320c7229dc95",
         source_id="661b6963-6125-4619-8cc7-9348b9a77f67",
+        unsupported_data_types=frozenset({"itemReceipts", "salesOrders"}),
     ),
     Integration(
         key="suuo",
@@ -186,6 +206,7 @@ _CATALOGUE = (
         source_type="Commerce",
         integration_id="069a06b8-a285-458e-a9a8-cbefb41280d1",
         source_id="6c82846a-893b-4619-bf9c-00a2b7130296",
+        unsupported_data_types=frozenset({"commerce-locations"}),
     ),
     Integration(
         key="zsth",
@@ -193,6 +214,7 @@ _CATALOGUE = (
         source_type="Commerce",
         integration_id="e99805eb-4ef3-4259-ac30-bbcb4a0c0037",
         source_id="5c78857b-db3b-4345-acaf-ec71960e151f",
+        unsupported_data_types=frozenset({"commerce-disputes"}),
     ),
 )
 

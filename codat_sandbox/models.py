@@ -21,6 +21,9 @@ class SandboxCompany(models.Model):
     tags = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(default=timezone.now)
     last_sync = models.DateTimeField(null=True, blank=True)
+    # Set by `POST …/syncSettings`; until then the company follows the client's defaults.
+    overrides_default_sync_settings = models.BooleanField(default=False)
+    has_own_sync_settings = models.BooleanField(default=False)
 
     class Meta:
         db_table = "codat_sandbox_company"
@@ -53,6 +56,8 @@ class SandboxConnection(models.Model):
     # Codat's `dataConnectionErrors`, stored in the API's own shape (camelCase keys) so the API
     # can return them as they are.
     data_connection_errors = models.JSONField(default=list, blank=True)
+    # Data types whose next sync over this connection the console has told to fail (FetchError).
+    fail_next_sync_data_types = models.JSONField(default=list, blank=True)
 
     class Meta:
         db_table = "codat_sandbox_connection"
@@ -61,3 +66,76 @@ class SandboxConnection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.integration_key} {self.status} ({self.id})"
+
+
+class SandboxSyncSetting(models.Model):
+    """One row of a company's sync settings (Codat's `SyncSetting`), set by the API."""
+
+    company = models.ForeignKey(
+        SandboxCompany, on_delete=models.CASCADE, related_name="sync_settings"
+    )
+    data_type = models.CharField(max_length=64)
+    fetch_on_first_link = models.BooleanField()
+    sync_schedule = models.PositiveIntegerField()
+    sync_order = models.PositiveIntegerField()
+    sync_from_utc = models.CharField(max_length=40, blank=True, default="")
+    sync_from_window = models.PositiveIntegerField(null=True, blank=True)
+    months_to_sync = models.PositiveIntegerField(null=True, blank=True)
+    is_locked = models.BooleanField(null=True, blank=True)
+
+    class Meta:
+        db_table = "codat_sandbox_sync_setting"
+        ordering = ["sync_order", "data_type"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["company", "data_type"], name="codat_sandbox_one_setting_per_type"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.data_type} (first link: {self.fetch_on_first_link})"
+
+
+class SandboxDataset(models.Model):
+    """One pull operation: a fetch of one data type over one connection.
+
+    Its status is not stored but read off a planned timeline (`requested` → `fetching_at` →
+    `finished_at`, then `outcome`), so no worker has to move it along and tests drive it with
+    the clock alone. Changing the plan (an expiring connection) rewrites the timestamps.
+    """
+
+    class Outcome(models.TextChoices):
+        COMPLETE = "Complete", "Complete"
+        FETCH_ERROR = "FetchError", "Fetch error"
+        AUTH_ERROR = "AuthError", "Authorisation error"
+        NOT_SUPPORTED = "NotSupported", "Not supported"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    company = models.ForeignKey(SandboxCompany, on_delete=models.CASCADE, related_name="datasets")
+    connection = models.ForeignKey(
+        SandboxConnection, on_delete=models.CASCADE, related_name="datasets"
+    )
+    data_type = models.CharField(max_length=64)
+    requested = models.DateTimeField()
+    fetching_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    error_message = models.TextField(blank=True, default="")
+    status_description = models.TextField(blank=True, default="")
+    # Whether the finished fetch changed Codat's cache: the first good fetch of a type over a
+    # connection adds records; the sandbox's data never changes after that.
+    records_modified = models.BooleanField(default=False)
+    # Part of the first read after an authorisation (`read.completed.initial`).
+    is_initial = models.BooleanField(default=False)
+
+    class Meta:
+        db_table = "codat_sandbox_dataset"
+        ordering = ["requested", "id"]
+        indexes = [
+            models.Index(
+                fields=["company", "data_type", "requested"], name="codat_sbx_dataset_type_idx"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.data_type} {self.outcome} ({self.id})"

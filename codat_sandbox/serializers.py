@@ -13,9 +13,11 @@ from typing import Any
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils import timezone
 
+from . import syncs
 from .integrations import Integration, get_integration
-from .models import SandboxCompany, SandboxConnection
+from .models import SandboxCompany, SandboxConnection, SandboxDataset, SandboxSyncSetting
 
 
 def iso(value: datetime) -> str:
@@ -36,6 +38,11 @@ def connection_link_url(connection: SandboxConnection) -> str:
     return f"{settings.SITE_URL}{path}"
 
 
+def _latest(*values: datetime | None) -> datetime | None:
+    present = [value for value in values if value is not None]
+    return max(present) if present else None
+
+
 def connection_json(connection: SandboxConnection) -> dict[str, Any]:
     integration = get_integration(connection.integration_key)
     if integration is None:  # pragma: no cover - rows are only created for catalogue keys
@@ -52,8 +59,12 @@ def connection_json(connection: SandboxConnection) -> dict[str, Any]:
         "sourceType": integration.source_type,
         "dataConnectionErrors": [dict(entry) for entry in connection.data_connection_errors],
     }
-    if connection.last_sync is not None:
-        body["lastSync"] = iso(connection.last_sync)
+    # lastSync moves when a simulated sync finishes, which is a matter of the clock (syncs.py).
+    last_sync = _latest(
+        connection.last_sync, syncs.last_successful_sync(connection.datasets.all(), timezone.now())
+    )
+    if last_sync is not None:
+        body["lastSync"] = iso(last_sync)
     return body
 
 
@@ -74,8 +85,11 @@ def company_json(
         "referenceSubsidiaryCompanies": [],
         "dataConnections": [connection_json(connection) for connection in connections],
     }
-    if company.last_sync is not None:
-        body["lastSync"] = iso(company.last_sync)
+    last_sync = _latest(
+        company.last_sync, syncs.last_successful_sync(company.datasets.all(), timezone.now())
+    )
+    if last_sync is not None:
+        body["lastSync"] = iso(last_sync)
     return body
 
 
@@ -102,7 +116,14 @@ def integration_json(
                 # Lower-case `datatype`, as in every Codat example (API.md notes the spec's
                 # property name disagrees with its own `required`).
                 "datatype": data_type,
-                "supportedFeatures": [{"featureType": "Get", "featureState": "Release"}],
+                "supportedFeatures": [
+                    {
+                        "featureType": "Get",
+                        "featureState": "Release"
+                        if integration.supports(data_type)
+                        else "NotSupported",
+                    }
+                ],
             }
             for data_type in integration.data_types
         ],
@@ -120,3 +141,84 @@ def branding_json(integration: Integration) -> dict[str, Any]:
         "button": {},
         "sourceId": integration.source_id,
     }
+
+
+def sync_setting_json(setting: SandboxSyncSetting) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "dataType": setting.data_type,
+        "fetchOnFirstLink": setting.fetch_on_first_link,
+        "syncSchedule": setting.sync_schedule,
+        "syncOrder": setting.sync_order,
+    }
+    if setting.sync_from_utc:
+        body["syncFromUtc"] = setting.sync_from_utc
+    if setting.sync_from_window is not None:
+        body["syncFromWindow"] = setting.sync_from_window
+    if setting.months_to_sync is not None:
+        body["monthsToSync"] = setting.months_to_sync
+    if setting.is_locked is not None:
+        body["isLocked"] = setting.is_locked
+    return body
+
+
+def company_sync_settings_json(company: SandboxCompany) -> dict[str, Any]:
+    settings_rows, overrides_defaults = syncs.company_sync_settings(company)
+    return {
+        "companyId": str(company.id),
+        "settings": [sync_setting_json(setting) for setting in settings_rows],
+        "overridesDefaults": overrides_defaults,
+    }
+
+
+def pull_operation_json(dataset: SandboxDataset, now: datetime) -> dict[str, Any]:
+    status = syncs.status_at(dataset, now)
+    finished = syncs.is_finished_at(dataset, now)
+    errored = finished and dataset.outcome in syncs.ERROR_OUTCOMES
+    body: dict[str, Any] = {
+        "id": str(dataset.id),
+        "companyId": str(dataset.company_id),
+        "connectionId": str(dataset.connection_id),
+        "dataType": dataset.data_type,
+        "status": status,
+        "requested": iso(dataset.requested),
+        "progress": syncs.progress_at(dataset, now),
+        # Codat: "True if the pull operation is completed successfully".
+        "isCompleted": status == SandboxDataset.Outcome.COMPLETE,
+        "isErrored": errored,
+    }
+    if finished:
+        body["completed"] = iso(dataset.finished_at)
+        if dataset.status_description:
+            body["statusDescription"] = dataset.status_description
+    if errored and dataset.error_message:
+        body["errorMessage"] = dataset.error_message
+    return body
+
+
+def data_statuses_json(datasets: Iterable[SandboxDataset], now: datetime) -> dict[str, Any]:
+    """`DataStatuses`: one entry per data type ever queued, keyed by type.
+
+    Types never queued are left out: the schema requires `currentStatus`, which they lack.
+    """
+    body: dict[str, Any] = {}
+    for data_type, newest_first in syncs.latest_datasets_by_type(datasets).items():
+        latest = newest_first[0]
+        entry: dict[str, Any] = {
+            "dataType": data_type,
+            "currentStatus": syncs.status_at(latest, now),
+            "latestSyncId": str(latest.id),
+        }
+        successful = next(
+            (
+                dataset
+                for dataset in newest_first
+                if dataset.outcome == SandboxDataset.Outcome.COMPLETE
+                and syncs.is_finished_at(dataset, now)
+            ),
+            None,
+        )
+        if successful is not None:
+            entry["lastSuccessfulSync"] = iso(successful.finished_at)
+            entry["latestSuccessfulSyncId"] = str(successful.id)
+        body[data_type] = entry
+    return body

@@ -12,15 +12,13 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from . import syncs
+from .errors import SandboxRuleError
 from .integrations import Integration, get_integration
 from .models import SandboxCompany, SandboxConnection
 from .serializers import iso
 
 Status = SandboxConnection.Status
-
-
-class SandboxRuleError(Exception):
-    """A request Codat would refuse for a business rule (not a malformed request)."""
 
 
 # --- companies -----------------------------------------------------------------------------
@@ -186,8 +184,9 @@ def link_authorize(*, connection: SandboxConnection) -> LinkOutcome:
       `dataConnectionErrors` entry with statusCode "500" and a statusText naming the rule, and
       the redirect carries statusCode 500 "Unknown error occurred.".
     - Otherwise PendingAuth/Unlinked/Deauthorized becomes Linked (re-linking reuses the same
-      connection, as Codat documents), earlier Active errors are marked Resolved, and the
-      redirect carries statusCode 200. `lastSync` stays empty until a sync runs.
+      connection, as Codat documents), earlier Active errors are marked Resolved, the initial
+      read of the company's first-link data types is queued (syncs.py), and the redirect
+      carries statusCode 200. `lastSync` stays empty until a sync finishes.
     """
     company = _lock(connection.company)
     connection = SandboxConnection.objects.select_for_update().get(pk=connection.pk)
@@ -216,6 +215,9 @@ def link_authorize(*, connection: SandboxConnection) -> LinkOutcome:
     ]
     connection.status = Status.LINKED
     connection.save(update_fields=["status", "data_connection_errors"])
+    # Every authorisation (first link or re-link) starts Codat's initial read of the types
+    # the company's sync settings fetch on first link.
+    syncs.queue_initial_read(connection=connection)
     return LinkOutcome("200")
 
 

@@ -29,6 +29,34 @@ urlpatterns = [
         api.connection,
         name="api_connection",
     ),
+    re_path(
+        rf"^codat/companies/(?P<company_id>{_ID})/syncSettings/?$",
+        api.sync_settings,
+        name="api_sync_settings",
+    ),
+    re_path(
+        rf"^codat/companies/(?P<company_id>{_ID})/data/queue/(?P<data_type>{_ID})/?$",
+        api.data_queue,
+        name="api_data_queue",
+    ),
+    re_path(
+        rf"^codat/companies/(?P<company_id>{_ID})/data/all/?$", api.data_all, name="api_data_all"
+    ),
+    re_path(
+        rf"^codat/companies/(?P<company_id>{_ID})/dataStatus/?$",
+        api.data_status,
+        name="api_data_status",
+    ),
+    re_path(
+        rf"^codat/companies/(?P<company_id>{_ID})/data/history/?$",
+        api.data_history,
+        name="api_data_history",
+    ),
+    re_path(
+        rf"^codat/companies/(?P<company_id>{_ID})/data/history/(?P<dataset_id>{_ID})/?$",
+        api.data_history_item,
+        name="api_data_history_item",
+    ),
     re_path(r"^codat/integrations/?$", api.integrations, name="api_integrations"),
     re_path(
         rf"^codat/integrations/(?P<platform_key>{_ID})/?$",

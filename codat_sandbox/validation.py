@@ -7,8 +7,11 @@ import re
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils.dateparse import parse_date, parse_datetime
 
 from .errors import CodatApiError, validation_item
+from .integrations import ALL_DATA_TYPES
+from .syncs import SyncSettingInput
 
 # Codat's name pattern is `^[A-Za-z0-9\s\-',&@.,?!\s]+$`; characters outside it are removed, not
 # refused: "Company (Codat[1])" is stored as "Company Codat1".
@@ -99,3 +102,120 @@ def clean_platform_key(value: Any) -> str:
             "CreateConnection",
         )
     return value
+
+
+# --- sync settings and refreshes -----------------------------------------------------------
+
+_SYNC_SETTINGS_VALIDATOR = "SyncSettings"
+
+
+def _sync_settings_invalid(item: str, message: str) -> CodatApiError:
+    # Codat prefixes sync-settings refusals with the exception name (API.md §6: the 402
+    # "SyncSettingsValidationException: Sync schedule not allowed").
+    return CodatApiError(
+        400,
+        f"SyncSettingsValidationException: {message}",
+        validation_errors=[validation_item(item, message, _SYNC_SETTINGS_VALIDATOR)],
+    )
+
+
+def clean_data_type(value: Any) -> str:
+    """A data type key from a path or body; anything else is a 400, as Codat's enum binding."""
+    if not isinstance(value, str) or value not in ALL_DATA_TYPES:
+        shown = value if isinstance(value, str) else json.dumps(value)
+        raise CodatApiError(
+            400,
+            f"Error processing request - {shown!r} is not a valid data type. Valid data types "
+            "are listed at https://docs.codat.io/core-concepts/data-type-settings.",
+        )
+    return value
+
+
+def _is_int(value: Any) -> bool:
+    # JSON true/false arrive as bool, which Python counts as int; Codat's integers are not.
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _non_negative_int(entry: dict[str, Any], key: str, where: str, *, required: bool) -> int | None:
+    value = entry.get(key)
+    if value is None:
+        if required:
+            raise _sync_settings_invalid(where, f"{where}: {key} is required.")
+        return None
+    if not _is_int(value) or value < 0:
+        raise _sync_settings_invalid(where, f"{where}: {key} must be a whole number, 0 or more.")
+    return value
+
+
+def _is_date_time(value: Any) -> bool:
+    """Codat's `DateTime`: ISO 8601 date-time (with or without a zone) or a plain date."""
+    if not isinstance(value, str):
+        return False
+    try:
+        return parse_datetime(value) is not None or parse_date(value) is not None
+    except ValueError:  # well-formed but impossible, such as month 13
+        return False
+
+
+def _sync_setting(entry: Any, index: int) -> SyncSettingInput:
+    where = f"settings[{index}]"
+    if not isinstance(entry, dict):
+        raise _sync_settings_invalid(where, f"{where} must be an object.")
+    data_type = entry.get("dataType")
+    if data_type is None:
+        raise _sync_settings_invalid(where, f"{where}: dataType is required.")
+    if not isinstance(data_type, str) or data_type not in ALL_DATA_TYPES:
+        raise _sync_settings_invalid(where, f"{where}: {data_type!r} is not a valid data type.")
+    fetch_on_first_link = entry.get("fetchOnFirstLink")
+    if not isinstance(fetch_on_first_link, bool):
+        raise _sync_settings_invalid(
+            where, f"{where}: fetchOnFirstLink is required and must be true or false."
+        )
+    sync_from_utc = entry.get("syncFromUtc")
+    if sync_from_utc is not None and not _is_date_time(sync_from_utc):
+        raise _sync_settings_invalid(
+            where,
+            f"{where}: syncFromUtc must be an ISO 8601 date-time such as 2024-01-01T00:00:00Z.",
+        )
+    is_locked = entry.get("isLocked")
+    if is_locked is not None and not isinstance(is_locked, bool):
+        raise _sync_settings_invalid(where, f"{where}: isLocked must be true or false.")
+    return SyncSettingInput(
+        data_type=data_type,
+        fetch_on_first_link=fetch_on_first_link,
+        sync_schedule=_non_negative_int(entry, "syncSchedule", where, required=True),
+        sync_order=_non_negative_int(entry, "syncOrder", where, required=True),
+        sync_from_utc=sync_from_utc or "",
+        sync_from_window=_non_negative_int(entry, "syncFromWindow", where, required=False),
+        months_to_sync=_non_negative_int(entry, "monthsToSync", where, required=False),
+        is_locked=is_locked,
+    )
+
+
+def clean_sync_settings_body(
+    body: dict[str, Any], *, company_id: str
+) -> tuple[list[SyncSettingInput], bool]:
+    """The spec's `set-company-syncSettings` body: `companyId`, `settings`, `overridesDefaults`,
+    all required; `companyId` must be the company in the path; each type at most once."""
+    missing = [key for key in ("companyId", "settings", "overridesDefaults") if key not in body]
+    if missing:
+        raise _sync_settings_invalid(missing[0], f"{', '.join(missing)} required.")
+    if str(body["companyId"]) != company_id:
+        raise _sync_settings_invalid(
+            "companyId", "companyId in the body does not match the company in the path."
+        )
+    if not isinstance(body["overridesDefaults"], bool):
+        raise _sync_settings_invalid(
+            "overridesDefaults", "overridesDefaults must be true or false."
+        )
+    if not isinstance(body["settings"], list):
+        raise _sync_settings_invalid("settings", "settings must be an array.")
+    settings = [_sync_setting(entry, index) for index, entry in enumerate(body["settings"])]
+    seen: set[str] = set()
+    for setting in settings:
+        if setting.data_type in seen:
+            raise _sync_settings_invalid(
+                "settings", f"{setting.data_type} appears more than once in settings."
+            )
+        seen.add(setting.data_type)
+    return settings, body["overridesDefaults"]

@@ -5,6 +5,50 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from companies.models import Company, Membership
+from connections.models import Connection
+from consents.models import Consent, ConsentEvent
+
+
+class ReadOnlyInline(admin.TabularInline):
+    """History shown on the company page, oldest first; changed only through the app."""
+
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+class ConnectionInline(ReadOnlyInline):
+    model = Connection
+    fields = ["platform_name", "source_type", "status", "created_at", "linked_at", "deleted_at"]
+    readonly_fields = fields
+    ordering = ["created_at"]
+
+
+class ConsentInline(ReadOnlyInline):
+    model = Consent
+    fields = ["product", "state", "granted_at", "granted_by", "withdrawn_at"]
+    readonly_fields = fields
+    ordering = ["granted_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Consent]:
+        return super().get_queryset(request).select_related("product", "granted_by")
+
+
+class ConsentEventInline(ReadOnlyInline):
+    model = ConsentEvent
+    fk_name = "company"
+    fields = ["occurred_at", "action", "product", "actor", "text_sha256", "ip_address"]
+    readonly_fields = fields
+    ordering = ["occurred_at"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ConsentEvent]:
+        return super().get_queryset(request).select_related("product", "actor")
 
 
 class MembershipInline(admin.TabularInline):
@@ -26,7 +70,7 @@ class CompanyAdmin(admin.ModelAdmin):
     readonly_fields = ["id", "codat_company_id", "created_at"]
     fields = ["id", "name", "codat_company_id", "created_at"]
     date_hierarchy = "created_at"
-    inlines = [MembershipInline]
+    inlines = [MembershipInline, ConnectionInline, ConsentInline, ConsentEventInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Company]:
         # One query for the whole changelist, however many companies it shows.

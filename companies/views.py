@@ -25,7 +25,9 @@ from django.views.decorators.csrf import requires_csrf_token
 from django.views.decorators.http import require_http_methods, require_safe
 
 from companies.forms import EmailAuthenticationForm, SignupForm
+from companies.selectors import company_for_user
 from companies.services import company_signup
+from consents.selectors import product_statuses
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +89,9 @@ class PasswordResetView(auth_views.PasswordResetView):
 
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "home.html")
+    company = company_for_user(request.user)
+    statuses = product_statuses(company) if company else []
+    return render(request, "home.html", {"statuses": statuses})
 
 
 @require_safe

@@ -1,6 +1,9 @@
-from django.contrib import admin
+from __future__ import annotations
 
-from connections.models import Connection, Integration, LinkAttempt
+from django.contrib import admin
+from django.utils.html import format_html
+
+from connections.models import Connection, DataSync, Integration, LinkAttempt, WebhookEvent
 
 
 @admin.register(Connection)
@@ -37,6 +40,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         "status_changed_at",
         "deleted_at",
         "last_error",
+        "status_event_at",
     )
 
     def has_add_permission(self, request):
@@ -63,4 +67,79 @@ class LinkAttemptAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(admin.ModelAdmin):
+    """Every verified Codat delivery, read-only: the stored body is the evidence."""
+
+    list_display = ("webhook_id", "event_type", "status", "company", "received_at", "attempts")
+    list_filter = ("status", "event_type")
+    search_fields = (
+        "webhook_id",
+        "event_id",
+        "event_type",
+        "company__name",
+        "company__codat_company_id",
+    )
+    list_select_related = ("company",)
+    date_hierarchy = "received_at"
+    fields = (
+        "webhook_id",
+        "event_id",
+        "event_type",
+        "generated_at",
+        "received_at",
+        "status",
+        "company",
+        "attempts",
+        "processed_at",
+        "outcome",
+        "error",
+        "body_text",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="Body (as received)")
+    def body_text(self, obj: WebhookEvent) -> str:
+        # Raw bytes, decoded for reading only; undecodable bytes show as U+FFFD.
+        return format_html("<pre>{}</pre>", bytes(obj.body).decode("utf-8", errors="replace"))
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Reprocessing is `manage.py codat_process_webhooks`; no hand edits to the record.
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Ids must outlive Codat's retry window (W4); deleting one would let a retry re-apply.
+        return False
+
+
+@admin.register(DataSync)
+class DataSyncAdmin(admin.ModelAdmin):
+    list_display = (
+        "connection",
+        "data_type",
+        "status",
+        "records_modified",
+        "last_event_at",
+        "last_success_at",
+        "updated_at",
+    )
+    list_filter = ("status", "data_type")
+    search_fields = (
+        "data_type",
+        "connection__company__name",
+        "connection__codat_connection_id",
+    )
+    list_select_related = ("connection", "connection__company")
+    readonly_fields = [f.name for f in DataSync._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

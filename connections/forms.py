@@ -4,6 +4,7 @@ from django import forms
 from django.core.validators import RegexValidator
 
 from connections.models import PICKER_SOURCE_TYPES
+from consents.models import Product
 
 # The only statusCode values Codat's redirect documents (API.md §4).
 RETURN_STATUS_CODES = ("200", "201", "403", "500", "501")
@@ -25,6 +26,12 @@ class LinkReturnForm(forms.Form):
 
 
 class PickerFilterForm(forms.Form):
+    product = forms.ModelChoiceField(
+        queryset=Product.objects.active(),
+        to_field_name="slug",
+        required=False,
+        widget=forms.HiddenInput,
+    )
     q = forms.CharField(required=False, max_length=50, label="Find your software or bank")
     type = forms.ChoiceField(
         required=False,

@@ -81,6 +81,9 @@ class Connection(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
     # The newest active dataConnectionErrors entry Codat reported, as Codat sent it.
     last_error = models.JSONField(null=True, blank=True)
+    # generatedDate of the newest Codat webhook applied to the status above. An event that is
+    # not newer is stale and must not roll the status back (W6); null until a webhook applies.
+    status_event_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = ConnectionQuerySet.as_manager()
 
@@ -90,6 +93,16 @@ class Connection(models.Model):
 
     def __str__(self) -> str:
         return f"{self.platform_name} for {self.company} ({self.status})"
+
+    @property
+    def badge(self) -> str:
+        """The status badge's style; the words come from get_status_display()."""
+        return {
+            self.Status.LINKED: "linked",
+            self.Status.PENDING_AUTH: "pending",
+            self.Status.UNLINKED: "pending",
+            self.Status.DEAUTHORIZED: "deauthorized",
+        }.get(self.status, "deleted")
 
     @property
     def is_deleted(self) -> bool:
@@ -133,3 +146,111 @@ class LinkAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"Link attempt for {self.connection_id} ({self.status_code or 'open'})"
+
+
+class DataSync(models.Model):
+    """Codat's latest read of one data type through one connection, from `read.completed`.
+
+    A cache of what Codat's webhooks told us, newest event wins (W6); it holds no data itself.
+    """
+
+    class Status(models.TextChoices):
+        # Codat's dataset status enum, verbatim (API.md §6). Codat may add values; we store
+        # whatever it sends, so these are for display rather than validation.
+        INITIAL = "Initial"
+        QUEUED = "Queued"
+        FETCHING = "Fetching"
+        MAP_QUEUED = "MapQueued"
+        MAPPING = "Mapping"
+        COMPLETE = "Complete"
+        FETCH_ERROR = "FetchError"
+        MAP_ERROR = "MapError"
+        INTERNAL_ERROR = "InternalError"
+        PROCESSING_QUEUED = "ProcessingQueued"
+        PROCESSING = "Processing"
+        PROCESSING_ERROR = "ProcessingError"
+        VALIDATION_QUEUED = "ValidationQueued"
+        VALIDATING = "Validating"
+        VALIDATION_ERROR = "ValidationError"
+        AUTH_ERROR = "AuthError"
+        CANCELLED = "Cancelled"
+        NOT_SUPPORTED = "NotSupported"
+        RATE_LIMIT_ERROR = "RateLimitError"
+        PERMISSIONS_ERROR = "PermissionsError"
+        PREREQUISITE_NOT_MET = "PrerequisiteNotMet"
+
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="data_syncs")
+    data_type = models.CharField(max_length=50)
+    status = models.CharField(max_length=40, choices=Status.choices)
+    records_modified = models.BooleanField(default=False)
+    # Codat's issues[] for this read as sent ({type, message, links}).
+    issues = models.JSONField(default=list, blank=True)
+    # generatedDate of the newest event applied to this row; older events are stale (W6).
+    last_event_at = models.DateTimeField()
+    # generatedDate of the newest event that reported Complete.
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["connection", "data_type"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "data_type"], name="datasync_unique_connection_data_type"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.data_type} via {self.connection_id}: {self.status}"
+
+    @property
+    def is_complete(self) -> bool:
+        return self.status == self.Status.COMPLETE
+
+
+class WebhookEvent(models.Model):
+    """One verified Codat webhook delivery, exactly as received, keyed by its `webhook-id`.
+
+    Codat retries for about 28 hours with the same id, so the unique id is what makes each
+    message count once (W4). Rows are kept, never expired: an id must be remembered far longer
+    than the retry window. Only deliveries whose signature verified are ever stored.
+    """
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", "Received, not yet processed"
+        PROCESSED = "processed", "Processed"
+        UNPROCESSABLE = "unprocessable", "Unprocessable (quarantined)"
+        UNKNOWN_COMPANY = "unknown_company", "Unknown Codat company"
+        FAILED = "failed", "Processing failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    webhook_id = models.CharField(max_length=255, unique=True, editable=False)
+    # From the envelope when it parses; blank otherwise (the raw body is the record).
+    event_id = models.CharField(max_length=100, blank=True, editable=False)
+    event_type = models.CharField(max_length=100, blank=True, editable=False)
+    generated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    body = models.BinaryField(editable=False)
+    received_at = models.DateTimeField(default=timezone.now, editable=False)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RECEIVED)
+    # Set only through our Company.codat_company_id mapping (T4); null when unknown.
+    company = models.ForeignKey(
+        Company,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="webhook_events",
+    )
+    processed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    # What processing did, in words for operators ("Linked", "stale: …", "ignored: …").
+    outcome = models.TextField(blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [
+            models.Index(fields=["status", "received_at"], name="webhookevent_status_received"),
+            models.Index(fields=["event_type"], name="webhookevent_event_type"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type or 'unknown event'} {self.webhook_id} ({self.status})"

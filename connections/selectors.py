@@ -36,14 +36,14 @@ def linked_accounting_connection(company: Company) -> Connection | None:
     )
 
 
-def picker_groups(*, query: str = "", source_type: str = "") -> list[PickerGroup]:
-    integrations = Integration.objects.filter(
-        enabled=True, source_type__in=[t.value for t in PICKER_SOURCE_TYPES]
-    ).order_by("name")
+def picker_groups(*, query: str = "", source_types: list[str] | None = None) -> list[PickerGroup]:
+    """Enabled integrations grouped by kind; `source_types` narrows the kinds shown."""
+    kinds = [t.value for t in PICKER_SOURCE_TYPES]
+    if source_types:
+        kinds = [k for k in kinds if k in source_types]
+    integrations = Integration.objects.filter(enabled=True, source_type__in=kinds).order_by("name")
     if query:
         integrations = integrations.filter(name__icontains=query)
-    if source_type:
-        integrations = integrations.filter(source_type=source_type)
     by_type: dict[str, list[Integration]] = {t.value: [] for t in PICKER_SOURCE_TYPES}
     for integration in integrations:
         by_type[integration.source_type].append(integration)

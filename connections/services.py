@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from codat import types as codat_types
 from codat.client import CodatClient, get_client
-from codat.errors import CodatNotFound
+from codat.errors import CodatNotFound, CodatUnavailable
 from companies.models import Company
 from connections.models import Connection, Integration, LinkAttempt, SourceType
 
@@ -237,6 +237,7 @@ def _connection_start(
     *, company: Company, user: AbstractBaseUser, integration: Integration, client: CodatClient
 ) -> LinkStart:
     codat_company_id = codat_company_ensure(company=company, client=client)
+    _sync_settings_before_linking(company=company, client=client)
 
     with transaction.atomic():
         # Serialises concurrent "Connect" clicks for one business: the second waits, then
@@ -279,6 +280,20 @@ def _connection_start(
     return LinkStart(
         connection=connection, redirect_url=_with_state(codat_connection.link_url, state)
     )
+
+
+def _sync_settings_before_linking(*, company: Company, client: CodatClient) -> None:
+    """Codat fetches on first link whatever the company's sync settings say, so they must say
+    exactly what is consented before the customer authorises anything (possibly nothing)."""
+    from consents.models import CodatSyncState
+    from consents.services import codat_sync_settings_apply
+
+    state = CodatSyncState.objects.filter(company=company).first()
+    if state is not None and not state.pending:
+        return
+    if not codat_sync_settings_apply(company=company, client=client):
+        state = CodatSyncState.objects.get(company=company)
+        raise CodatUnavailable(f"Sync settings not applied: {state.last_error}")
 
 
 def _pending_connection(
@@ -423,6 +438,25 @@ def _mark_deleted(connection: Connection) -> None:
     connection.status_changed_at = now
     connection.deleted_at = now
     connection.save(update_fields=["status", "status_changed_at", "deleted_at"])
+
+
+def connection_unlink(*, connection: Connection, actor: AbstractBaseUser) -> None:
+    """Revoke our access at Codat but keep the connection and its cached data (Codat's
+    `Unlinked`; the customer can authorise it again later). Only a Linked one can be."""
+    if connection.status != Connection.Status.LINKED:
+        return
+    with get_client() as client:
+        codat = client.unlink_connection(
+            str(connection.company.codat_company_id), str(connection.codat_connection_id)
+        )
+    if _apply_codat_state(connection, codat):
+        connection.save()
+    logger.info(
+        "Connection unlinked connection=%s company=%s by user=%s",
+        connection.id,
+        connection.company_id,
+        actor.pk,
+    )
 
 
 def connection_disconnect(*, connection: Connection, actor: AbstractBaseUser) -> None:

@@ -17,6 +17,7 @@ from companies.selectors import current_company
 from connections import selectors, services
 from connections.forms import LinkReturnForm, PickerFilterForm
 from connections.models import Connection, Integration, LinkAttempt
+from consents.selectors import products_using, source_types_still_needed
 
 logger = logging.getLogger("connections")
 security_log = logging.getLogger("consent_portal.security")
@@ -73,17 +74,23 @@ def picker(request: HttpRequest) -> HttpResponse:
     except CodatError as exc:
         return _codat_failure(request, exc, action="loading integrations")
     form = PickerFilterForm(request.GET)
-    query = source_type = ""
+    query, source_types, product = "", [], None
     if form.is_valid():
-        query, source_type = form.cleaned_data["q"], form.cleaned_data["type"]
+        query = form.cleaned_data["q"]
+        source_types = [form.cleaned_data["type"]] if form.cleaned_data["type"] else []
+        product = form.cleaned_data["product"]
+    if product is not None and not source_types:
+        # Connecting for a product: only the kinds of data it still needs.
+        source_types = source_types_still_needed(company, product) or product.source_types
     return render(
         request,
         "connections/picker.html",
         {
             "form": form,
-            "groups": selectors.picker_groups(query=query, source_type=source_type),
+            "groups": selectors.picker_groups(query=query, source_types=source_types),
             "linked_accounting": selectors.linked_accounting_connection(company),
-            "filtered": bool(query or source_type),
+            "filtered": bool(query or source_types),
+            "product": product,
         },
     )
 
@@ -188,7 +195,10 @@ def attempt_outcome(request: HttpRequest, attempt_id) -> HttpResponse:
 @require_GET
 def connection_detail(request: HttpRequest, connection_id) -> HttpResponse:
     connection = _connection_or_404(request, connection_id)
-    return render(request, "connections/detail.html", {"connection": connection})
+    products = products_using(connection.company, connection)
+    return render(
+        request, "connections/detail.html", {"connection": connection, "products": products}
+    )
 
 
 @login_required

@@ -169,6 +169,10 @@ EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Consent Portal <no-reply@localhost>")
 
+# The request header our own proxy puts the client's address in (e.g. HTTP_X_FORWARDED_FOR),
+# recorded with consent evidence. Empty: REMOTE_ADDR, i.e. no proxy is trusted.
+TRUSTED_PROXY_IP_HEADER = env("TRUSTED_PROXY_IP_HEADER", default="")
+
 # --- Background tasks ------------------------------------------------------------------
 # The django-tasks API (Django 6's tasks, backported). By default a task runs at once, in the
 # request that enqueued it (after its transaction commits). Production uses the database

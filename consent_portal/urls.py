@@ -14,6 +14,7 @@ urlpatterns = [
     path("help/", company_views.help_page, name="help"),
     path("accounts/", include("companies.urls")),
     path("", include("connections.urls")),
+    path("", include("consents.urls")),
     path("webhooks/codat/", webhooks.codat_webhook, name="codat_webhook"),
     path("admin/", admin.site.urls),
 ]

@@ -1,1 +1,295 @@
-"""Per-product consent (Product, ConsentText, Consent, ConsentEvent) arrives with issue 3."""
+"""Use, as opposed to access: what each product may do with a company's data, and the proof.
+
+`Consent` is the current state per company × product; `ConsentEvent` is the append-only
+evidence of every change; `ConsentText` is the exact wording a customer agreed to. Evidence and
+wording are immutable in the ORM (below) and in the database (triggers, migration 0002).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from companies.models import Company
+from consents.data_types import describe, source_type_for
+
+BANKING_CONSENT_PERIOD = timedelta(days=90)
+
+
+class ImmutableRecordError(Exception):
+    """Raised on any attempt to change or remove an append-only record."""
+
+
+class ProductQuerySet(models.QuerySet):
+    def active(self) -> ProductQuerySet:
+        return self.filter(active=True)
+
+
+class Product(models.Model):
+    slug = models.SlugField(unique=True)
+    name = models.CharField(max_length=100)
+    purpose = models.TextField(help_text="Why this product reads the data, in plain words.")
+    required_source_types = models.JSONField(
+        default=list, help_text='Kinds of connection it needs, e.g. ["Accounting", "Banking"].'
+    )
+    data_types = models.JSONField(default=list, help_text="Codat data type keys it always reads.")
+    optional_data_types = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Codat data type keys it reads only when that kind of connection exists.",
+    )
+    active = models.BooleanField(default=True)
+    display_order = models.PositiveSmallIntegerField(default=0)
+
+    objects = ProductQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["display_order", "name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def all_data_types(self) -> list[str]:
+        extra = [t for t in self.optional_data_types if t not in self.data_types]
+        return [*self.data_types, *extra]
+
+    @property
+    def optional_source_types(self) -> list[str]:
+        seen: list[str] = []
+        for key in self.optional_data_types:
+            kind = source_type_for(key)
+            if kind not in self.required_source_types and kind not in seen:
+                seen.append(kind)
+        return seen
+
+    @property
+    def source_types(self) -> list[str]:
+        return [*self.required_source_types, *self.optional_source_types]
+
+    def described_data_types(self):
+        return describe(self.data_types)
+
+    def described_optional_data_types(self):
+        return describe(self.optional_data_types)
+
+
+class AppendOnlyQuerySet(models.QuerySet):
+    """Bulk changes bypass save(); refuse them too (C2)."""
+
+    def update(self, **kwargs):
+        raise ImmutableRecordError(f"{self.model.__name__} rows cannot be updated")
+
+    def delete(self):
+        raise ImmutableRecordError(f"{self.model.__name__} rows cannot be deleted")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise ImmutableRecordError(f"{self.model.__name__} rows cannot be updated")
+
+    def update_or_create(self, *args, **kwargs):
+        raise ImmutableRecordError(f"{self.model.__name__} rows cannot be updated")
+
+
+class AppendOnlyModel(models.Model):
+    """A row is written once. save() on an existing row, and delete(), raise."""
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs):
+        if not self._state.adding:
+            raise ImmutableRecordError(f"{type(self).__name__} rows cannot be changed")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ImmutableRecordError(f"{type(self).__name__} rows cannot be deleted")
+
+
+class ConsentText(AppendOnlyModel):
+    """One published version of a product's consent wording. Editing publishes a new one."""
+
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="texts")
+    version = models.PositiveIntegerField()
+    body = models.TextField()
+    sha256 = models.CharField(max_length=64, editable=False)
+    published_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["product", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["product", "version"], name="consenttext_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product} v{self.version}"
+
+
+class ConsentQuerySet(models.QuerySet):
+    def active(self) -> ConsentQuerySet:
+        return self.filter(state=Consent.State.ACTIVE)
+
+    def for_company(self, company: Company) -> ConsentQuerySet:
+        return self.filter(company=company)
+
+
+class Consent(models.Model):
+    """The current decision for one company × product. History lives in ConsentEvent."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active", "Sharing"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+        EXPIRED = "expired", "Expired"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="consents")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="consents")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
+    data_types = models.JSONField(default=list)
+    text = models.ForeignKey(ConsentText, on_delete=models.PROTECT, related_name="consents")
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    granted_at = models.DateTimeField()
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+    withdrawn_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    # Our own Open Banking clock (UK rule since 2022): bank data may be used for 90 days from
+    # the grant or the last reconfirmation; then its use pauses until the customer says yes.
+    banking_confirmed_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ConsentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["product__display_order"]
+        constraints = [
+            # One decision per company and product: two grants racing make one consent.
+            models.UniqueConstraint(fields=["company", "product"], name="consent_per_product")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.product} for {self.company}: {self.get_state_display()}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.state == self.State.ACTIVE
+
+    @property
+    def banking_data_types(self) -> list[str]:
+        return [t for t in self.data_types if source_type_for(t) == "Banking"]
+
+    @property
+    def banking_expires_at(self):
+        if not self.banking_data_types:
+            return None
+        return (self.banking_confirmed_at or self.granted_at) + BANKING_CONSENT_PERIOD
+
+    def banking_lapsed(self, now=None) -> bool:
+        expires = self.banking_expires_at
+        return expires is not None and expires <= (now or timezone.now())
+
+
+class ConsentEvent(AppendOnlyModel):
+    """Evidence of one consent decision (C1): who, when, what wording, which data, how."""
+
+    class Action(models.TextChoices):
+        GRANT = "grant", "Granted"
+        RECONFIRM = "reconfirm", "Reconfirmed"
+        WITHDRAW = "withdraw", "Withdrawn"
+        EXPIRE = "expire", "Expired"
+        STAFF = "staff", "Staff action"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    consent = models.ForeignKey(Consent, on_delete=models.PROTECT, related_name="events")
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="consent_events")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        help_text="Empty for actions the system took (an expiry).",
+    )
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    text = models.ForeignKey(
+        ConsentText, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    text_sha256 = models.CharField(max_length=64, blank=True)
+    data_types = models.JSONField(default=list)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=500, blank=True)
+    request_id = models.CharField(max_length=100, blank=True)
+    method = models.CharField(max_length=20, help_text="web, admin or system")
+    surface = models.CharField(max_length=100, blank=True, help_text="The page it came from.")
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["occurred_at"]
+        indexes = [models.Index(fields=["company", "occurred_at"], name="consentevent_company")]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} {self.product} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class CodatSyncState(models.Model):
+    """What Codat's sync settings for a company should be, and whether Codat has them yet.
+
+    A consent decision stands even when Codat is down; this row keeps the update pending and
+    retried until Codat confirms it, and staff can see what is outstanding.
+    """
+
+    company = models.OneToOneField(
+        Company, on_delete=models.PROTECT, related_name="codat_sync_state"
+    )
+    desired_data_types = models.JSONField(default=list)
+    applied_data_types = models.JSONField(default=list)
+    pending = models.BooleanField(default=True, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "Codat sync settings state"
+
+    def __str__(self) -> str:
+        return f"Codat sync settings for {self.company}: {'pending' if self.pending else 'ok'}"
+
+
+class ConsentReminder(models.Model):
+    """One notice about a consent's banking clock, sent at most once per clock cycle, so that
+    `manage.py send_reminders` can run every hour without repeating itself."""
+
+    class Kind(models.TextChoices):
+        WEEK = "7d", "7 days before"
+        DAY = "1d", "1 day before"
+        LAPSED = "lapsed", "Paused"
+
+    consent = models.ForeignKey(Consent, on_delete=models.CASCADE, related_name="reminders")
+    kind = models.CharField(max_length=6, choices=Kind.choices)
+    expires_at = models.DateTimeField(help_text="The end of the clock cycle it is about.")
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["consent", "kind", "expires_at"], name="consentreminder_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} reminder for {self.consent}"

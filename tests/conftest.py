@@ -7,10 +7,17 @@ Personas: `owner` (signed up, owns Acme Ltd), `colleague` (a member of Acme Ltd)
 from __future__ import annotations
 
 import pytest
+import respx
 from django.contrib.auth import get_user_model
 from django.test import Client
 
+from codat.client import CodatClient
 from companies.models import Company, Membership
+from connections import services as connection_services
+from consents import services as consent_services
+from consents.db import create_triggers, drop_triggers
+from consents.selectors import allowed_data_types_for_codat_company
+from tests.fakes import CODAT
 
 PASSWORD = "correct horse battery staple 42"
 
@@ -19,6 +26,28 @@ PASSWORD = "correct horse battery staple 42"
 def _plain_http_in_tests(settings):
     # Production settings redirect every page to HTTPS; the hardening tests turn it back on.
     settings.SECURE_SSL_REDIRECT = False
+
+
+@pytest.fixture(autouse=True)
+def _lift_append_only_triggers_for_flush(request):
+    """Consent evidence is protected by database triggers, and a transactional test ends by
+    deleting every row (SQLite flushes with DELETE; PostgreSQL uses TRUNCATE, which row
+    triggers do not see). Lift them for that teardown only; the next such test restores them."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(marker and marker.kwargs.get("transaction")) or bool(
+        {"transactional_db", "live_server"} & set(request.fixturenames)
+    )
+    if not transactional:
+        yield
+        return
+    from django.db import connection
+
+    # Set up the database first, so that this fixture's teardown runs before its flush.
+    request.getfixturevalue("transactional_db")
+    create_triggers(connection)
+    yield
+    if connection.vendor == "sqlite":
+        drop_triggers(connection)
 
 
 def make_member(email: str, *, company: Company, role: str = Membership.Role.OWNER, name: str = ""):
@@ -80,3 +109,31 @@ def outsider_client(outsider) -> Client:
 @pytest.fixture
 def staff_client(staff) -> Client:
     return _client_for(staff)
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def fake_codat(settings, monkeypatch, sleeps):
+    """Codat faked at the transport with respx; retry sleeps recorded, never slept."""
+    settings.CODAT_SANDBOX_IN_PROCESS = False
+    settings.CODAT_BASE_URL = CODAT
+
+    def client_factory(*, budget: float | None = None) -> CodatClient:
+        return CodatClient(
+            api_key="test-key",
+            base_url=CODAT,
+            sleep=sleeps.append,
+            budget=budget or 10.0,
+            data_type_gate=allowed_data_types_for_codat_company,
+        )
+
+    monkeypatch.setattr(connection_services, "get_client", client_factory)
+    monkeypatch.setattr(consent_services, "get_client", client_factory)
+    with respx.mock(base_url=CODAT, assert_all_called=False) as mock:
+        # Before every first link the company's sync settings are set (to what is consented).
+        mock.post(path__regex=r"^/companies/[^/]+/syncSettings$", name="sync_settings").respond(204)
+        yield mock

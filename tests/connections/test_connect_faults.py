@@ -10,7 +10,7 @@ from django.test import Client
 
 from companies.models import Company
 from connections.models import Connection, LinkAttempt
-from tests.connections.conftest import (
+from tests.fakes import (
     codat_company,
     codat_connection,
     error_body,

@@ -11,7 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from connections.models import Connection
-from tests.connections.conftest import codat_connection, error_body
+from tests.fakes import codat_connection, error_body
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 from connections import services
 from connections.models import Connection, LinkAttempt
 from tests.conftest import PASSWORD
-from tests.connections.conftest import codat_connection, error_body
+from tests.fakes import codat_connection, error_body
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from django.test import Client
 
-from codat_sandbox import services
+from codat_sandbox import services, syncs
 from codat_sandbox.inprocess import wsgi_app
 from codat_sandbox.integrations import get_integration
 from codat_sandbox.models import SandboxCompany, SandboxConnection
@@ -127,3 +127,20 @@ def connect(
 
 def link_path(connection: SandboxConnection) -> str:
     return f"/sandbox/link/companies/{connection.company_id}/connections/{connection.id}/start"
+
+
+def sync_settings(company: SandboxCompany, *data_types: str, first_link: bool = True) -> None:
+    """Give `company` sync settings for exactly `data_types` (fetched on first link by default)."""
+    syncs.sync_settings_replace(
+        company=company,
+        settings=[
+            syncs.SyncSettingInput(
+                data_type=data_type,
+                fetch_on_first_link=first_link,
+                sync_schedule=24,
+                sync_order=order,
+            )
+            for order, data_type in enumerate(data_types)
+        ],
+        overrides_defaults=True,
+    )

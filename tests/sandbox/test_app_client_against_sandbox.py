@@ -6,10 +6,24 @@ where it shows first.
 
 from __future__ import annotations
 
-import pytest
+from datetime import UTC, datetime
 
-from codat.client import get_client
-from codat.errors import CodatNotFound, CodatRejected
+import httpx
+import pytest
+import time_machine
+
+from codat.client import CodatClient, get_client
+from codat.errors import (
+    CodatNotFound,
+    CodatRejected,
+    DatasetAlreadyInProgress,
+    DataTypeNotConsented,
+)
+from codat.types import SyncSetting
+from codat_sandbox import syncs
+from codat_sandbox.inprocess import wsgi_app
+
+from .conftest import connect
 
 
 @pytest.fixture
@@ -61,3 +75,42 @@ def test_a_refused_request_surfaces_as_the_apps_named_error(codat):
 
 def link_path_of(connection) -> str:
     return "/sandbox/link/" + connection.link_url.split("/sandbox/link/", 1)[1]
+
+
+def test_sync_settings_refreshes_and_history_through_the_apps_client(client, bakery):
+    consented = {"invoices", "bills"}
+    codat = CodatClient(
+        api_key="sandbox",
+        base_url="http://testserver/sandbox/codat",
+        transport=httpx.WSGITransport(app=wsgi_app),
+        data_type_gate=lambda company_id: consented,
+    )
+    company_id = str(bakery.id)
+    with time_machine.travel(datetime(2026, 5, 6, 9, 0, tzinfo=UTC), tick=False) as clock:
+        codat.set_sync_settings(
+            company_id,
+            [SyncSetting("invoices", True, 24, 0), SyncSetting("bills", False, 24, 1)],
+        )
+        assert [s.data_type for s in codat.get_sync_settings(company_id)] == ["invoices", "bills"]
+        connection = connect(bakery, "gbol", linked=True)  # starts the initial read: invoices
+
+        with pytest.raises(DatasetAlreadyInProgress):
+            codat.queue_data_type(company_id, "invoices")
+        bills = codat.queue_data_type(company_id, "bills", connection_id=str(connection.id))
+        assert (bills.status, bills.is_finished) == ("Queued", False)
+        with pytest.raises(DataTypeNotConsented):
+            codat.queue_data_type(company_id, "customers")
+
+        clock.shift(syncs.SYNC_SECONDS_MAX + 1)
+        statuses = codat.get_data_status(company_id)
+        history = codat.list_pull_operations(company_id, query="dataType=bills")
+        finished = codat.get_pull_operation(company_id, bills.id)
+
+    assert {name: status.current_status for name, status in statuses.items()} == {
+        "invoices": "Complete",
+        "bills": "Complete",
+    }
+    assert statuses["bills"].latest_successful_sync_id == bills.id
+    assert [operation.id for operation in history.results] == [bills.id]
+    assert finished.is_completed and finished.is_finished
+    assert finished.completed == statuses["bills"].last_successful_sync

@@ -160,3 +160,13 @@ def test_a_crash_answers_with_codats_json_500_not_an_html_page(api, monkeypatch)
     assert response.json()["error"] == (
         "There is a problem with our server. Please try again later."
     )
+
+
+def test_a_data_type_a_platform_lacks_is_shown_as_not_supported(api):
+    features = {
+        item["datatype"]: item["supportedFeatures"]
+        for item in api.get("/integrations/gbol").json()["datatypeFeatures"]
+    }
+
+    assert features["itemReceipts"] == [{"featureType": "Get", "featureState": "NotSupported"}]
+    assert features["invoices"] == [{"featureType": "Get", "featureState": "Release"}]

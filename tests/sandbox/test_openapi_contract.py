@@ -8,8 +8,12 @@ paths and errors, and proves the check is not vacuous.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
+import time_machine
+
+from codat_sandbox import syncs
 
 from . import openapi
 from .conftest import basic_auth, connect, link_path
@@ -29,6 +33,13 @@ OPERATIONS = {
     ("GET", "/integrations"),
     ("GET", "/integrations/{platformKey}"),
     ("GET", "/integrations/{platformKey}/branding"),
+    ("GET", "/companies/{companyId}/syncSettings"),
+    ("POST", "/companies/{companyId}/syncSettings"),
+    ("POST", "/companies/{companyId}/data/queue/{dataType}"),
+    ("POST", "/companies/{companyId}/data/all"),
+    ("GET", "/companies/{companyId}/dataStatus"),
+    ("GET", "/companies/{companyId}/data/history"),
+    ("GET", "/companies/{companyId}/data/history/{datasetId}"),
 }
 
 
@@ -57,6 +68,7 @@ def test_every_operation_and_its_errors_match_codats_spec(sandbox_http, contract
     client.post(link_path_from(pending), {"outcome": "authorize"})
     linked = http.get(f"/companies/{cid}/connections/{pending['id']}").json()
     assert linked["dataConnectionErrors"][0]["status"] == "Resolved"
+    exercise_data_operations(http, cid)
     http.post(f"/companies/{cid}/connections", json={"platformKey": "gbol"})  # 400: rule
     http.get(f"/companies/{cid}/connections", params={"query": "status=Linked"})
     http.get(f"/companies/{cid}/connections", params={"query": "colour=red"})  # 400
@@ -82,6 +94,38 @@ def test_every_operation_and_its_errors_match_codats_spec(sandbox_http, contract
     assert {(call.method, call.template) for call in seen} >= OPERATIONS
     statuses = {call.status for call in seen}
     assert {200, 204, 400, 401, 404} <= statuses
+
+
+def exercise_data_operations(http, cid: str) -> None:
+    """Sync settings, refreshes, status and history over a full simulated timeline."""
+    http.get(f"/companies/{cid}/syncSettings")  # the defaults
+    settings = [
+        {"dataType": "invoices", "fetchOnFirstLink": True, "syncSchedule": 24, "syncOrder": 0},
+        {"dataType": "itemReceipts", "fetchOnFirstLink": False, "syncSchedule": 0, "syncOrder": 1},
+    ]
+    body = {"companyId": cid, "settings": settings, "overridesDefaults": True}
+    http.post(f"/companies/{cid}/syncSettings", json=body)
+    http.post(f"/companies/{cid}/syncSettings", json=body | {"settings": [{"dataType": "x"}]})
+    http.get(f"/companies/{cid}/syncSettings")
+    http.get(f"/companies/{cid}/dataStatus")  # nothing yet
+    with time_machine.travel(datetime.now(UTC), tick=False) as clock:
+        http.post(f"/companies/{cid}/data/all")
+        queued = http.get(f"/companies/{cid}/data/history").json()["results"][0]
+        http.post(f"/companies/{cid}/data/queue/invoices")  # 400: in progress
+        http.post(f"/companies/{cid}/data/queue/nonsense")  # 400
+        http.post(f"/companies/{cid}/data/queue/banking-transactions")  # 400: no bank
+        http.post(f"/companies/{cid}/data/queue/itemReceipts")  # 200 Queued
+        http.get(f"/companies/{cid}/dataStatus")  # Queued
+        clock.shift(syncs.QUEUED_SECONDS + 0.5)
+        http.get(f"/companies/{cid}/data/history/{queued['id']}")  # Fetching
+        clock.shift(syncs.SYNC_SECONDS_MAX)
+        http.get(f"/companies/{cid}/data/history/{queued['id']}")  # Complete
+        http.get(f"/companies/{cid}/data/history/00000000-0000-0000-0000-000000000000")  # 404
+        http.get(f"/companies/{cid}/data/history", params={"query": "status=Complete"})
+        http.get(f"/companies/{cid}/data/history", params={"query": "isCompleted=true"})  # 400
+        http.get(f"/companies/{cid}/dataStatus")  # Complete, with lastSuccessfulSync
+        http.get(f"/companies/{cid}/connections")  # connections with lastSync
+        http.get(f"/companies/{cid}")
 
 
 def link_path_from(connection_json: dict) -> str:

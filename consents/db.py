@@ -1,0 +1,48 @@
+"""Database-level protection of consent evidence (C2): raw SQL cannot change it either.
+
+The ORM already refuses updates and deletes (consents.models.AppendOnlyModel); these triggers
+make the database refuse them too, for anything that bypasses the ORM.
+"""
+
+from __future__ import annotations
+
+PROTECTED_TABLES = ("consents_consentevent", "consents_consenttext")
+
+_POSTGRES_FUNCTION = """
+CREATE OR REPLACE FUNCTION consents_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'consent records are append-only (% on %)', TG_OP, TG_TABLE_NAME;
+END
+$$;
+"""
+
+
+def create_triggers(connection) -> None:
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(_POSTGRES_FUNCTION)
+            for table in PROTECTED_TABLES:
+                cursor.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+                cursor.execute(
+                    f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                    "FOR EACH ROW EXECUTE FUNCTION consents_append_only()"
+                )
+        elif connection.vendor == "sqlite":
+            for table in PROTECTED_TABLES:
+                for operation in ("UPDATE", "DELETE"):
+                    cursor.execute(
+                        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{operation.lower()} "
+                        f"BEFORE {operation} ON {table} BEGIN "
+                        f"SELECT RAISE(ABORT, 'consent records are append-only'); END"
+                    )
+
+
+def drop_triggers(connection) -> None:
+    """Only for tearing down a test database: flushing it deletes every row."""
+    with connection.cursor() as cursor:
+        for table in PROTECTED_TABLES:
+            if connection.vendor == "postgresql":
+                cursor.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
+            elif connection.vendor == "sqlite":
+                for operation in ("update", "delete"):
+                    cursor.execute(f"DROP TRIGGER IF EXISTS {table}_no_{operation}")

@@ -1,0 +1,39 @@
+from __future__ import annotations
+
+from django import forms
+
+from consents.services import WITHDRAW_AND_DELETE, WITHDRAW_AND_DISCONNECT, WITHDRAW_ONLY
+
+
+class GrantForm(forms.Form):
+    """Only the explicit agreement comes from the form. The product, the wording shown and the
+    data types are the server's (C3, B4): any other posted field is ignored."""
+
+    agree = forms.BooleanField(
+        label="I'm happy to share this data",
+        error_messages={"required": "Tick the box to agree, or go back if you'd rather not."},
+    )
+
+
+class WithdrawForm(forms.Form):
+    choice = forms.ChoiceField(
+        label="What would you like to do?",
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose one of the options."},
+    )
+
+    def __init__(self, *args, can_disconnect: bool, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        choices = [(WITHDRAW_ONLY, "Withdraw my consent only")]
+        if can_disconnect:
+            choices += [
+                (
+                    WITHDRAW_AND_DISCONNECT,
+                    "Withdraw, and also disconnect the connections nothing else needs",
+                ),
+                (
+                    WITHDRAW_AND_DELETE,
+                    "Withdraw, disconnect them, and also delete their data at Codat",
+                ),
+            ]
+        self.fields["choice"].choices = choices

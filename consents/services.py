@@ -1,0 +1,527 @@
+"""Consent decisions and what follows from them.
+
+Every decision is written together with its evidence in one transaction (C4): if the evidence
+cannot be written, nothing changes. What Codat must do as a result (sync settings, refreshes,
+unlinking) happens after the commit and never undoes the decision when Codat is down.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import Q
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from codat.client import CodatClient, get_client
+from codat.errors import CodatError, CodatRejected
+from codat.types import SyncSetting
+from companies.models import Company
+from connections.models import Connection
+from consents import selectors
+from consents.data_types import describe, source_type_for
+from consents.models import (
+    CodatSyncState,
+    Consent,
+    ConsentEvent,
+    ConsentReminder,
+    ConsentText,
+    Product,
+)
+
+logger = logging.getLogger("consents")
+audit_log = logging.getLogger("consent_portal.security")
+
+# Codat refreshes each consented data type this often (hours) once it has been fetched.
+SYNC_SCHEDULE_HOURS = 24
+# Waits between retries of a sync-settings update Codat refused or never answered.
+RETRY_DELAYS = (
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+)
+
+
+class TextChanged(Exception):
+    """The wording changed between showing it and the customer agreeing; show it again."""
+
+
+class ProductUnavailable(Exception):
+    pass
+
+
+class AlreadyWithdrawn(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class RequestMeta:
+    """How a decision was made, for the evidence (C1)."""
+
+    surface: str
+    method: str = "web"
+    ip_address: str | None = None
+    user_agent: str = ""
+    request_id: str = ""
+
+    @classmethod
+    def from_request(cls, request: HttpRequest, *, surface: str) -> RequestMeta:
+        return cls(
+            surface=surface,
+            ip_address=client_ip(request),
+            user_agent=request.META.get("HTTP_USER_AGENT", "")[:500],
+            request_id=request.META.get("HTTP_X_REQUEST_ID", "")[:100] or uuid.uuid4().hex,
+        )
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The customer's address. Behind a proxy, the header it sets is trusted only when
+    configured (TRUSTED_PROXY_IP_HEADER), and then its right-most entry: the one our own proxy
+    added, which a client cannot forge."""
+    header = settings.TRUSTED_PROXY_IP_HEADER
+    if header:
+        forwarded = request.META.get(header, "")
+        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
+        if hops:
+            return hops[-1]
+    return request.META.get("REMOTE_ADDR") or None
+
+
+def text_hash(body: str) -> str:
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+@transaction.atomic
+def consent_text_publish(*, product: Product, body: str) -> ConsentText:
+    """A new version of a product's wording. Published versions are never edited (C3)."""
+    latest = ConsentText.objects.select_for_update().filter(product=product).order_by("-version")
+    version = (latest.values_list("version", flat=True).first() or 0) + 1
+    text = ConsentText(product=product, version=version, body=body, sha256=text_hash(body))
+    text.full_clean()
+    text.save()
+    return text
+
+
+def _record(
+    *,
+    consent: Consent,
+    action: str,
+    actor: AbstractBaseUser | None,
+    meta: RequestMeta,
+    text: ConsentText | None,
+    details: dict | None = None,
+) -> ConsentEvent:
+    event = ConsentEvent(
+        consent=consent,
+        company=consent.company,
+        product=consent.product,
+        action=action,
+        actor=actor,
+        occurred_at=timezone.now(),
+        text=text,
+        text_sha256=text.sha256 if text else "",
+        data_types=list(consent.data_types),
+        ip_address=meta.ip_address,
+        user_agent=meta.user_agent,
+        request_id=meta.request_id,
+        method=meta.method,
+        surface=meta.surface,
+        details=details or {},
+    )
+    event.full_clean()
+    event.save()
+    audit_log.info(
+        "Consent %s: company=%s product=%s actor=%s event=%s",
+        action,
+        consent.company_id,
+        consent.product.slug,
+        getattr(actor, "pk", None),
+        event.id,
+    )
+    return event
+
+
+@transaction.atomic
+def consent_grant(
+    *,
+    company: Company,
+    product: Product,
+    actor: AbstractBaseUser,
+    text_shown: ConsentText,
+    meta: RequestMeta,
+) -> tuple[Consent, ConsentEvent | None]:
+    """Record that `actor` agreed, for `company`, to `product` using its data types.
+
+    Returns the consent and the new event; the event is None when the consent was already
+    active (a double submit records nothing twice).
+    """
+    # One decision at a time per business: racing grants queue here, and the second finds
+    # the first one's consent (backed by the unique constraint on company × product).
+    Company.objects.select_for_update().get(pk=company.pk)
+    if not product.active:
+        raise ProductUnavailable(product.slug)
+    latest = selectors.current_text(product)
+    if latest is None or text_shown.pk != latest.pk:
+        raise TextChanged(product.slug)
+
+    consent = Consent.objects.filter(company=company, product=product).first()
+    if consent is not None and consent.is_active:
+        return consent, None
+    now = timezone.now()
+    if consent is None:
+        consent = Consent(company=company, product=product)
+    consent.state = Consent.State.ACTIVE
+    consent.data_types = product.all_data_types
+    consent.text = latest
+    consent.granted_by = actor
+    consent.granted_at = now
+    consent.banking_confirmed_at = now
+    consent.withdrawn_at = None
+    consent.withdrawn_by = None
+    consent.full_clean()
+    consent.save()
+    event = _record(
+        consent=consent, action=ConsentEvent.Action.GRANT, actor=actor, meta=meta, text=latest
+    )
+    codat_sync_settings_changed(company=company)
+    transaction.on_commit(lambda: send_receipt(event=event))
+    return consent, event
+
+
+@dataclass
+class WithdrawResult:
+    consent: Consent
+    event: ConsentEvent
+    disconnected: list[Connection] = field(default_factory=list)
+    failed: list[Connection] = field(default_factory=list)
+
+
+WITHDRAW_ONLY = "withdraw"
+WITHDRAW_AND_DISCONNECT = "disconnect"
+WITHDRAW_AND_DELETE = "delete"
+
+
+def consent_withdraw(
+    *, consent: Consent, actor: AbstractBaseUser, meta: RequestMeta, choice: str = WITHDRAW_ONLY
+) -> WithdrawResult:
+    """Withdraw at once (C5). With `disconnect`, connections no other product needs are
+    unlinked at Codat (access revoked, cached data kept); with `delete`, they are deleted
+    (access and cached data gone)."""
+    with transaction.atomic():
+        Company.objects.select_for_update().get(pk=consent.company_id)
+        consent = Consent.objects.select_related("company", "product").get(pk=consent.pk)
+        if not consent.is_active:
+            raise AlreadyWithdrawn(consent.product.slug)
+        impact = selectors.withdraw_impact(consent.company, consent.product)
+        targets = impact.orphaned_connections if choice != WITHDRAW_ONLY else []
+        consent.state = Consent.State.WITHDRAWN
+        consent.withdrawn_at = timezone.now()
+        consent.withdrawn_by = actor
+        consent.save()
+        event = _record(
+            consent=consent,
+            action=ConsentEvent.Action.WITHDRAW,
+            actor=actor,
+            meta=meta,
+            text=consent.text,
+            details={
+                "choice": choice,
+                "stopped_data_types": [t.key for t in impact.stop_reading],
+                "connections": [str(c.id) for c in targets],
+            },
+        )
+        codat_sync_settings_changed(company=consent.company)
+        transaction.on_commit(lambda: send_receipt(event=event))
+
+    result = WithdrawResult(consent=consent, event=event)
+    if targets:
+        _disconnect_after_withdrawal(
+            result, targets, actor=actor, delete=choice == WITHDRAW_AND_DELETE
+        )
+    return result
+
+
+def _disconnect_after_withdrawal(
+    result: WithdrawResult, targets: list[Connection], *, actor, delete: bool
+) -> None:
+    from connections.services import connection_disconnect, connection_unlink
+
+    for connection in targets:
+        try:
+            if delete:
+                connection_disconnect(connection=connection, actor=actor)
+            elif connection.status == Connection.Status.LINKED:
+                connection_unlink(connection=connection, actor=actor)
+            else:
+                continue  # nothing authorised to revoke
+        except CodatError as exc:
+            logger.warning("After withdrawal, %s could not be disconnected: %s", connection, exc)
+            result.failed.append(connection)
+        else:
+            result.disconnected.append(connection)
+
+
+def send_receipt(*, event: ConsentEvent) -> None:
+    """Email the customer a receipt of their decision. Best effort: the record is the proof."""
+    if event.actor is None or not event.actor.email:
+        return
+    context = {
+        "event": event,
+        "data_types": describe(event.data_types),
+        "site_url": settings.SITE_URL,
+    }
+    subject = f"Your consent receipt: {event.product.name} {event.get_action_display().lower()}"
+    try:
+        send_mail(
+            subject,
+            render_to_string("consents/email/receipt.txt", context),
+            None,
+            [event.actor.email],
+        )
+    except Exception:
+        logger.exception("Could not send the consent receipt for event %s", event.id)
+
+
+# --- keeping Codat's sync settings to exactly what is consented -----------------------------
+
+
+def codat_sync_settings_changed(*, company: Company) -> CodatSyncState:
+    """Within a decision's transaction: record what Codat should now have, and apply it after
+    the commit. The decision stands whatever Codat does next."""
+    state, _ = CodatSyncState.objects.select_for_update().get_or_create(company=company)
+    state.desired_data_types = sorted(selectors.allowed_data_types(company))
+    state.pending = True
+    state.next_attempt_at = timezone.now()
+    state.save()
+    transaction.on_commit(lambda: enqueue_sync_settings(company_id=company.pk))
+    return state
+
+
+def enqueue_sync_settings(*, company_id, run_after=None) -> None:
+    from consents.tasks import apply_codat_sync_settings
+
+    task = apply_codat_sync_settings
+    if run_after is not None:
+        if not task.get_backend().supports_defer:
+            return  # `manage.py consents_retry_sync` (cron) picks it up when due
+        task = task.using(run_after=run_after)
+    task.enqueue(str(company_id))
+
+
+def codat_sync_settings_apply(*, company: Company, client: CodatClient | None = None) -> bool:
+    """Set the company's Codat sync settings to exactly the consented data types, and queue a
+    refresh of the newly consented ones. True when Codat has them; False leaves it pending
+    with a retry scheduled."""
+    if client is None:
+        with get_client() as own_client:
+            return codat_sync_settings_apply(company=company, client=own_client)
+    state, _ = CodatSyncState.objects.get_or_create(company=company)
+    if not company.codat_company_id:
+        return False  # applied as soon as the Codat company exists (connection_start)
+    desired = sorted(selectors.allowed_data_types(company))
+    codat_id = str(company.codat_company_id)
+    linked_kinds = set(
+        Connection.objects.for_company(company)
+        .filter(status=Connection.Status.LINKED)
+        .values_list("source_type", flat=True)
+    )
+    newly_consented = [
+        t
+        for t in desired
+        if t not in state.applied_data_types and source_type_for(t) in linked_kinds
+    ]
+    now = timezone.now()
+    try:
+        client.set_sync_settings(
+            codat_id,
+            [
+                SyncSetting(
+                    data_type=data_type,
+                    fetch_on_first_link=True,
+                    sync_schedule=SYNC_SCHEDULE_HOURS,
+                    sync_order=order,
+                )
+                for order, data_type in enumerate(desired)
+            ],
+        )
+        for data_type in newly_consented:
+            try:
+                client.queue_data_type(codat_id, data_type)
+            except CodatRejected as exc:
+                # Typically "already in progress": Codat is fetching it anyway.
+                logger.info("Codat did not queue %s for %s: %s", data_type, codat_id, exc)
+    except CodatError as exc:
+        delay = RETRY_DELAYS[min(state.attempts, len(RETRY_DELAYS) - 1)]
+        CodatSyncState.objects.filter(pk=state.pk).update(
+            pending=True,
+            attempts=state.attempts + 1,
+            last_error=f"{type(exc).__name__}: {exc}"[:1000],
+            last_attempt_at=now,
+            next_attempt_at=now + delay,
+        )
+        logger.warning(
+            "Codat sync settings for company %s not applied (attempt %s): %s",
+            company.pk,
+            state.attempts + 1,
+            exc,
+        )
+        enqueue_sync_settings(company_id=company.pk, run_after=now + delay)
+        return False
+    # A decision made while we were talking to Codat leaves the state pending for its own run.
+    still_current = sorted(selectors.allowed_data_types(company)) == desired
+    CodatSyncState.objects.filter(pk=state.pk).update(
+        desired_data_types=desired,
+        applied_data_types=desired,
+        pending=not still_current,
+        attempts=0,
+        last_error="",
+        last_attempt_at=now,
+        next_attempt_at=None if still_current else now,
+        applied_at=now,
+    )
+    return True
+
+
+def codat_sync_settings_retry_due(*, now=None) -> tuple[int, int]:
+    """Apply every pending update whose retry is due. Returns (applied, still pending)."""
+    now = now or timezone.now()
+    due = CodatSyncState.objects.filter(
+        Q(next_attempt_at__lte=now) | Q(next_attempt_at__isnull=True),
+        pending=True,
+        company__codat_company_id__isnull=False,
+    )
+    applied = failed = 0
+    for state in due.select_related("company"):
+        if codat_sync_settings_apply(company=state.company):
+            applied += 1
+        else:
+            failed += 1
+    return applied, failed
+
+
+# --- the 90-day Open Banking clock ------------------------------------------------------------
+
+
+class NothingToReconfirm(Exception):
+    pass
+
+
+@transaction.atomic
+def consent_reconfirm(
+    *, consent: Consent, actor: AbstractBaseUser, meta: RequestMeta
+) -> ConsentEvent:
+    """ "Yes, keep sharing": restart the banking clock without a bank login (a new event)."""
+    Company.objects.select_for_update().get(pk=consent.company_id)
+    consent = Consent.objects.select_related("company", "product", "text").get(pk=consent.pk)
+    if not consent.is_active or not consent.banking_data_types:
+        raise NothingToReconfirm(consent.product.slug)
+    was_lapsed = consent.banking_lapsed()
+    consent.banking_confirmed_at = timezone.now()
+    consent.save(update_fields=["banking_confirmed_at", "updated_at"])
+    event = _record(
+        consent=consent,
+        action=ConsentEvent.Action.RECONFIRM,
+        actor=actor,
+        meta=meta,
+        text=consent.text,
+        details={"scope": "banking", "resumed": was_lapsed},
+    )
+    if was_lapsed:
+        codat_sync_settings_changed(company=consent.company)
+    transaction.on_commit(lambda: send_receipt(event=event))
+    return event
+
+
+def _member_emails(company: Company) -> list[str]:
+    emails = company.memberships.values_list("user__email", flat=True)
+    return [email for email in emails if email]
+
+
+def banking_reminders_send(*, now=None) -> dict[str, int]:
+    """Remind 7 days and 1 day before a banking clock ends; when it ends, pause the bank's data
+    (record an expiry, tell Codat) and say so. Each notice goes once per clock cycle, so this is
+    safe to run every hour."""
+    now = now or timezone.now()
+    sent = {kind: 0 for kind in ConsentReminder.Kind.values}
+    for consent in Consent.objects.active().select_related("company", "product", "text"):
+        expires = consent.banking_expires_at
+        if expires is None or expires - now > timedelta(days=7):
+            continue
+        if expires <= now:
+            kind = ConsentReminder.Kind.LAPSED
+        elif expires - now <= timedelta(days=1):
+            kind = ConsentReminder.Kind.DAY
+        else:
+            kind = ConsentReminder.Kind.WEEK
+        with transaction.atomic():
+            _, created = ConsentReminder.objects.get_or_create(
+                consent=consent, kind=kind, expires_at=expires, defaults={"sent_at": now}
+            )
+            if not created:
+                continue
+            if kind == ConsentReminder.Kind.LAPSED:
+                _record(
+                    consent=consent,
+                    action=ConsentEvent.Action.EXPIRE,
+                    actor=None,
+                    meta=RequestMeta(surface="send_reminders", method="system"),
+                    text=consent.text,
+                    details={
+                        "scope": "banking",
+                        "paused_data_types": consent.banking_data_types,
+                        "expired_at": expires.isoformat(),
+                    },
+                )
+                codat_sync_settings_changed(company=consent.company)
+            notice = BankingNotice(
+                consent=consent,
+                kind=kind,
+                expires_at=expires,
+                recipients=_member_emails(consent.company),
+            )
+            transaction.on_commit(notice.send)
+        sent[kind] += 1
+    return sent
+
+
+@dataclass(frozen=True)
+class BankingNotice:
+    consent: Consent
+    kind: str
+    expires_at: object
+    recipients: list[str]
+
+    def send(self) -> None:
+        if not self.recipients:
+            return
+        product = self.consent.product
+        subject = (
+            f"{product.name} has paused using your bank data"
+            if self.kind == ConsentReminder.Kind.LAPSED
+            else f"Keep sharing your bank data with {product.name}?"
+        )
+        context = {
+            "consent": self.consent,
+            "kind": self.kind,
+            "expires_at": self.expires_at,
+            "keep_sharing_url": f"{settings.SITE_URL}/products/{product.slug}/keep-sharing/",
+        }
+        try:
+            send_mail(
+                subject,
+                render_to_string("consents/email/banking_reminder.txt", context),
+                None,
+                self.recipients,
+            )
+        except Exception:
+            logger.exception("Could not send the banking notice for consent %s", self.consent.pk)

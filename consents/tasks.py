@@ -1,0 +1,17 @@
+"""Background work for consents, through the django-tasks API."""
+
+from __future__ import annotations
+
+from django_tasks import task
+
+from companies.models import Company
+
+
+@task()
+def apply_codat_sync_settings(company_id: str) -> bool:
+    company = Company.objects.filter(pk=company_id).first()
+    if company is None:
+        return False
+    from consents.services import codat_sync_settings_apply
+
+    return codat_sync_settings_apply(company=company)

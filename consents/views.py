@@ -1,0 +1,273 @@
+from __future__ import annotations
+
+import json
+import logging
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from companies.selectors import current_company
+from consents import selectors, services
+from consents.data_types import describe
+from consents.forms import GrantForm, WithdrawForm
+from consents.models import Consent, ConsentText, Product
+
+logger = logging.getLogger("consents")
+
+# The wording a customer was shown is remembered server-side, per product (C3): what they
+# agree to is what we rendered, never what a form says.
+SHOWN_TEXT_SESSION_KEY = "consent_text_shown:{slug}"
+
+
+def _product_or_404(slug: str) -> Product:
+    return get_object_or_404(Product.objects.active(), slug=slug)
+
+
+@login_required
+@require_GET
+def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    company = current_company(request)
+    product = _product_or_404(slug)
+    status = selectors.product_status(company, product)
+    return render(
+        request,
+        "consents/product.html",
+        {
+            "product": product,
+            "status": status,
+            "data_types": describe(product.data_types),
+            "optional_data_types": describe(product.optional_data_types),
+            "still_needed": selectors.source_types_still_needed(company, product),
+        },
+    )
+
+
+def _render_review(
+    request: HttpRequest, company, product: Product, form: GrantForm, *, status: int = 200
+) -> HttpResponse:
+    text = selectors.current_text(product)
+    request.session[SHOWN_TEXT_SESSION_KEY.format(slug=product.slug)] = text.pk
+    shared = selectors.data_types_already_shared(company, product)
+    new_types = [t for t in product.all_data_types if t not in shared]
+    return render(
+        request,
+        "consents/review.html",
+        {
+            "product": product,
+            "text": text,
+            "form": form,
+            "additional": bool(shared),
+            "data_types": describe([t for t in product.data_types if t in new_types]),
+            "optional_data_types": describe(
+                [t for t in product.optional_data_types if t in new_types]
+            ),
+            "already_shared": describe(sorted(shared)),
+        },
+        status=status,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def consent_review(request: HttpRequest, slug: str) -> HttpResponse:
+    company = current_company(request)
+    product = _product_or_404(slug)
+    status = selectors.product_status(company, product)
+    if status.is_active:
+        messages.info(request, f"You're already sharing data with {product.name}.")
+        return redirect("consents:product", slug=slug)
+    if request.method == "GET":
+        return _render_review(request, company, product, GrantForm())
+
+    form = GrantForm(request.POST)
+    shown_pk = request.session.get(SHOWN_TEXT_SESSION_KEY.format(slug=slug))
+    shown = ConsentText.objects.filter(pk=shown_pk, product=product).first()
+    if not form.is_valid() or shown is None:
+        return _render_review(request, company, product, form, status=400)
+    try:
+        services.consent_grant(
+            company=company,
+            product=product,
+            actor=request.user,
+            text_shown=shown,
+            meta=services.RequestMeta.from_request(request, surface="consent_review"),
+        )
+    except DatabaseError:
+        # C4: without its record a decision does not happen; say so rather than pretend.
+        logger.exception("Could not record a consent grant for %s", product.slug)
+        return render(request, "consents/not_recorded.html", {"product": product}, status=503)
+    except services.TextChanged:
+        messages.warning(
+            request, "We've updated the wording since you opened this page. Please read it again."
+        )
+        return _render_review(request, company, product, GrantForm(), status=409)
+    request.session.pop(SHOWN_TEXT_SESSION_KEY.format(slug=slug), None)
+
+    needed = selectors.source_types_still_needed(company, product)
+    missing_required = [t for t in product.required_source_types if t in needed]
+    if missing_required:
+        messages.success(
+            request,
+            f"Thank you. Now connect your {' and '.join(k.lower() for k in missing_required)} "
+            f"so {product.name} can start.",
+        )
+        return redirect(f"{reverse('connections:picker')}?product={product.slug}")
+    messages.success(request, f"Thank you. {product.name} is live — no need to sign in again.")
+    return redirect("consents:product", slug=slug)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def consent_withdraw(request: HttpRequest, slug: str) -> HttpResponse:
+    company = current_company(request)
+    product = _product_or_404(slug)
+    consent = Consent.objects.for_company(company).filter(product=product).first()
+    if consent is None or not consent.is_active:
+        messages.info(request, f"You're not sharing any data with {product.name} right now.")
+        return redirect("consents:product", slug=slug)
+    impact = selectors.withdraw_impact(company, product)
+    can_disconnect = bool(impact.orphaned_connections)
+    form = WithdrawForm(
+        request.POST if request.method == "POST" else None, can_disconnect=can_disconnect
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            result = services.consent_withdraw(
+                consent=consent,
+                actor=request.user,
+                meta=services.RequestMeta.from_request(request, surface="consent_withdraw"),
+                choice=form.cleaned_data["choice"],
+            )
+        except DatabaseError:
+            logger.exception("Could not record a consent withdrawal for %s", product.slug)
+            return render(request, "consents/not_recorded.html", {"product": product}, status=503)
+        except services.AlreadyWithdrawn:
+            messages.info(request, f"Your consent for {product.name} was already withdrawn.")
+            return redirect("consents:product", slug=slug)
+        messages.success(
+            request, f"Done. {product.name} no longer uses your data, from this moment."
+        )
+        for connection in result.disconnected:
+            messages.success(request, f"{connection.platform_name} is disconnected.")
+        for connection in result.failed:
+            messages.warning(
+                request,
+                f"Codat isn't answering, so {connection.platform_name} is still connected. "
+                "Your consent is withdrawn all the same; you can disconnect it from "
+                "Connections later.",
+            )
+        return redirect("consents:product", slug=slug)
+    return render(
+        request,
+        "consents/withdraw.html",
+        {"product": product, "impact": impact, "form": form},
+        status=400 if form.is_bound else 200,
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def keep_sharing(request: HttpRequest, slug: str) -> HttpResponse:
+    """One click, no bank login: restart the 90-day clock for this product's bank data."""
+    company = current_company(request)
+    product = _product_or_404(slug)
+    consent = Consent.objects.for_company(company).filter(product=product).first()
+    if consent is None or not consent.is_active or not consent.banking_data_types:
+        messages.info(request, f"{product.name} isn't using any bank data to confirm.")
+        return redirect("consents:product", slug=slug)
+    if request.method == "POST":
+        services.consent_reconfirm(
+            consent=consent,
+            actor=request.user,
+            meta=services.RequestMeta.from_request(request, surface="keep_sharing"),
+        )
+        messages.success(
+            request, f"Thank you. {product.name} will keep using your bank data for 90 days."
+        )
+        return redirect("consents:product", slug=slug)
+    return render(
+        request,
+        "consents/keep_sharing.html",
+        {
+            "product": product,
+            "consent": consent,
+            "data_types": describe(consent.banking_data_types),
+            "lapsed": consent.banking_lapsed(),
+        },
+    )
+
+
+@login_required
+@require_GET
+def my_consents(request: HttpRequest) -> HttpResponse:
+    company = current_company(request)
+    return render(
+        request,
+        "consents/mine.html",
+        {
+            "statuses": selectors.product_statuses(company),
+            "events": selectors.consent_history(company),
+        },
+    )
+
+
+@login_required
+@require_GET
+def consent_receipt(request: HttpRequest) -> HttpResponse:
+    """Every decision this business made, with the exact wording each time: a consent receipt
+    the customer can keep."""
+    company = current_company(request)
+    events = list(selectors.consent_history(company))
+    texts = {e.text_id: e.text for e in events if e.text_id}
+    receipt = {
+        "company": {"id": str(company.id), "name": company.name},
+        "generated_at": timezone.now().isoformat(),
+        "processor": "Codat Ltd (reads the data on our behalf)",
+        "consents": [
+            {
+                "product": s.product.slug,
+                "product_name": s.product.name,
+                "state": s.consent.state if s.consent else "not_started",
+                "data_types": s.consent.data_types if s.consent else [],
+                "text_version": s.consent.text.version if s.consent else None,
+                "text_sha256": s.consent.text.sha256 if s.consent else None,
+            }
+            for s in selectors.product_statuses(company)
+        ],
+        "history": [
+            {
+                "id": str(e.id),
+                "action": e.action,
+                "product": e.product.slug,
+                "occurred_at": e.occurred_at.isoformat(),
+                "actor": e.actor.email if e.actor else None,
+                "data_types": e.data_types,
+                "text_version": e.text.version if e.text else None,
+                "text_sha256": e.text_sha256,
+                "method": e.method,
+                "details": e.details,
+            }
+            for e in events
+        ],
+        "texts": [
+            {
+                "product": t.product.slug if t else None,
+                "version": t.version,
+                "sha256": t.sha256,
+                "published_at": t.published_at.isoformat(),
+                "body": t.body,
+            }
+            for t in texts.values()
+        ],
+    }
+    response = HttpResponse(
+        json.dumps(receipt, indent=2, ensure_ascii=False), content_type="application/json"
+    )
+    response["Content-Disposition"] = 'attachment; filename="consent-receipt.json"'
+    return response

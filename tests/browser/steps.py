@@ -1,0 +1,42 @@
+"""What a customer does in the browser, as steps the tests share."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Page, expect
+
+NAME = "Bea Baker"
+EMAIL = "bea@brightside.example"
+BUSINESS = "Brightside Bakery"
+PASSWORD = "flour and water 2026"
+
+
+def sign_up(page: Page) -> None:
+    """From the home page, through the sign-up form, to the signed-in home page."""
+    page.goto("/")
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Sign up").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Create your account")
+    page.get_by_label("Your name").fill(NAME)
+    page.get_by_label("Email", exact=True).fill(EMAIL)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_label("Confirm password").fill(PASSWORD)
+    page.get_by_label("Business name").fill(BUSINESS)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Hello, {NAME}")
+
+
+def start_connecting(page: Page, platform: str) -> None:
+    """From the picker to the sandbox's Link page (which stands in for Codat's)."""
+    page.goto("/connections/new/")
+    page.get_by_role("button", name=f"Connect {platform}", exact=True).click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Connect {platform}")
+
+
+def choose_at_codat(page: Page, outcome: str) -> None:
+    """Press one of the Link page's buttons; the browser comes back to the portal."""
+    page.get_by_role("button", name=outcome, exact=True).click()
+
+
+def connect(page: Page, platform: str) -> None:
+    start_connecting(page, platform)
+    choose_at_codat(page, "Authorize")
+    expect(page.get_by_role("heading", name="You're connected")).to_be_visible()

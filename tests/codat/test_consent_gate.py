@@ -1,0 +1,191 @@
+"""The consent gate: no data type moves unless an active consent allows it (design §4, C5).
+
+The client asks the gate before any network I/O, so a refused call leaves no trace at Codat.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+
+from codat.client import get_client
+from codat.errors import DataTypeNotConsented
+from codat.types import SyncSetting
+from tests.codat import BASE_URL, COMPANY_ID, make_client, payload
+
+pytestmark = pytest.mark.respx(base_url=BASE_URL, assert_all_called=False)
+
+OTHER_COMPANY_ID = "0498e921-9b53-4396-a412-4f2f5983b0a2"
+
+
+class RecordingGate:
+    """Allows `allowed[company_id]`; records every company it was asked about."""
+
+    def __init__(self, allowed: dict[str, set[str]]) -> None:
+        self.allowed = allowed
+        self.asked: list[str] = []
+
+    def __call__(self, company_id: str) -> frozenset[str]:
+        self.asked.append(company_id)
+        return frozenset(self.allowed.get(company_id, set()))
+
+
+def test_queueing_a_type_without_consent_is_refused_with_no_http_call(respx_mock):
+    route = respx_mock.route()
+    gate = RecordingGate({COMPANY_ID: {"invoices"}})
+
+    with pytest.raises(DataTypeNotConsented, match="banking-transactions") as caught:
+        make_client(data_type_gate=gate).queue_data_type(COMPANY_ID, "banking-transactions")
+
+    assert route.call_count == 0
+    assert caught.value.data_type == "banking-transactions"
+    assert caught.value.company_id == COMPANY_ID
+    assert gate.asked == [COMPANY_ID]
+
+
+def test_queueing_a_consented_type_goes_through(respx_mock):
+    route = respx_mock.post(f"/companies/{COMPANY_ID}/data/queue/invoices").respond(
+        200, json=payload("pull_operation")
+    )
+
+    make_client(data_type_gate=RecordingGate({COMPANY_ID: {"invoices"}})).queue_data_type(
+        COMPANY_ID, "invoices"
+    )
+
+    assert route.call_count == 1
+
+
+def test_consent_for_one_company_does_not_cover_another(respx_mock):
+    route = respx_mock.route()
+    gate = RecordingGate({COMPANY_ID: {"invoices"}})
+
+    with pytest.raises(DataTypeNotConsented):
+        make_client(data_type_gate=gate).queue_data_type(OTHER_COMPANY_ID, "invoices")
+
+    assert route.call_count == 0
+    assert gate.asked == [OTHER_COMPANY_ID]
+
+
+def test_sync_settings_with_one_unconsented_type_are_refused_whole(respx_mock):
+    route = respx_mock.route()
+    gate = RecordingGate({COMPANY_ID: {"invoices"}})
+
+    with pytest.raises(DataTypeNotConsented, match="bills"):
+        make_client(data_type_gate=gate).set_sync_settings(
+            COMPANY_ID,
+            [SyncSetting("invoices", True, 24, 0), SyncSetting("bills", True, 24, 1)],
+        )
+
+    assert route.call_count == 0
+
+
+def test_sync_settings_with_only_consented_types_are_sent(respx_mock):
+    route = respx_mock.post(f"/companies/{COMPANY_ID}/syncSettings").respond(204)
+    gate = RecordingGate({COMPANY_ID: {"invoices", "bills"}})
+
+    make_client(data_type_gate=gate).set_sync_settings(
+        COMPANY_ID, [SyncSetting("invoices", True, 24, 0), SyncSetting("bills", True, 24, 1)]
+    )
+
+    assert route.call_count == 1
+    # One question per call, so a call never mixes two answers from a changing gate.
+    assert gate.asked == [COMPANY_ID]
+
+
+def test_emptying_the_sync_settings_needs_no_consent(respx_mock):
+    route = respx_mock.post(f"/companies/{COMPANY_ID}/syncSettings").respond(204)
+
+    make_client().set_sync_settings(COMPANY_ID, [])
+
+    assert route.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda client: client.queue_data_type(COMPANY_ID, "invoices"),
+        lambda client: client.set_sync_settings(COMPANY_ID, [SyncSetting("invoices", True, 24, 0)]),
+    ],
+    ids=["queue_data_type", "set_sync_settings"],
+)
+def test_without_a_gate_every_data_type_is_refused(respx_mock, call):
+    route = respx_mock.route()
+
+    with pytest.raises(DataTypeNotConsented, match="invoices"):
+        call(make_client())
+
+    assert route.call_count == 0
+
+
+def test_a_gate_that_fails_stops_the_call_before_any_http(respx_mock):
+    route = respx_mock.route()
+
+    def broken_gate(company_id: str) -> frozenset[str]:
+        raise RuntimeError("database down")
+
+    with pytest.raises(RuntimeError):
+        make_client(data_type_gate=broken_gate).queue_data_type(COMPANY_ID, "invoices")
+
+    assert route.call_count == 0
+
+
+def test_reading_status_and_history_needs_no_consent(respx_mock):
+    # They describe syncs (ids, statuses, times), never the customer's data itself.
+    respx_mock.get(f"/companies/{COMPANY_ID}/dataStatus").respond(200, json=payload("data_status"))
+    respx_mock.get(f"/companies/{COMPANY_ID}/data/history").respond(
+        200, json=payload("pull_operations_page")
+    )
+
+    client = make_client()
+
+    assert client.get_data_status(COMPANY_ID)
+    assert client.list_pull_operations(COMPANY_ID).results
+
+
+# --- get_client() wires in the consents app's selector ----------------------------------------
+
+
+@pytest.fixture
+def real_codat(settings):
+    settings.CODAT_SANDBOX_ENABLED = False
+    settings.CODAT_API_KEY = "my-api-key"
+    settings.CODAT_BASE_URL = BASE_URL
+    return settings
+
+
+def test_get_client_asks_the_consents_selector(real_codat, respx_mock, monkeypatch):
+    asked: list[str] = []
+
+    def allowed_data_types_for_codat_company(codat_company_id: str) -> frozenset[str]:
+        asked.append(codat_company_id)
+        return frozenset({"invoices"})
+
+    selectors = types.ModuleType("consents.selectors")
+    selectors.allowed_data_types_for_codat_company = allowed_data_types_for_codat_company
+    monkeypatch.setitem(sys.modules, "consents.selectors", selectors)
+    route = respx_mock.post(f"/companies/{COMPANY_ID}/data/queue/invoices").respond(
+        200, json=payload("pull_operation")
+    )
+    client = get_client()
+
+    client.queue_data_type(COMPANY_ID, "invoices")
+    with pytest.raises(DataTypeNotConsented):
+        client.queue_data_type(COMPANY_ID, "bills")
+
+    assert route.call_count == 1
+    assert asked == [COMPANY_ID, COMPANY_ID]
+
+
+def test_without_the_consents_selector_get_client_allows_nothing(
+    real_codat, respx_mock, monkeypatch
+):
+    # A None entry makes `import consents.selectors` raise ImportError.
+    monkeypatch.setitem(sys.modules, "consents.selectors", None)
+    route = respx_mock.route()
+
+    with pytest.raises(DataTypeNotConsented):
+        get_client().queue_data_type(COMPANY_ID, "invoices")
+
+    assert route.call_count == 0
