@@ -127,6 +127,15 @@ class SandboxDataset(models.Model):
     records_modified = models.BooleanField(default=False)
     # Part of the first read after an authorisation (`read.completed.initial`).
     is_initial = models.BooleanField(default=False)
+    # The `read.completed(.initial)` message announcing the read this dataset belongs to,
+    # written when the dataset is queued and due when the read finishes (webhooks.py).
+    completion_message = models.ForeignKey(
+        "SandboxWebhookMessage",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="datasets",
+    )
 
     class Meta:
         db_table = "codat_sandbox_dataset"
@@ -139,3 +148,71 @@ class SandboxDataset(models.Model):
 
     def __str__(self) -> str:
         return f"{self.data_type} {self.outcome} ({self.id})"
+
+
+class SandboxWebhookMessage(models.Model):
+    """One webhook message in the sandbox's outbox: written with the change it announces (in the
+    same transaction), sent later by `webhooks.deliver_due`, retried on Codat's schedule.
+
+    `msg_id` is the `webhook-id` header: the same on every retry, and on a console replay (a
+    new row pointing at the original through `replay_of`), exactly the duplicate a receiver
+    must ignore. Company and connection ids are plain values, not foreign keys: a message
+    outlives what it talks about (`company.deleted`).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    msg_id = models.CharField(max_length=40, db_index=True)
+    event_type = models.CharField(max_length=64)
+    # The exact bytes signed and sent: re-serialising could change them and break signatures.
+    payload = models.BinaryField()
+    company_id = models.UUIDField(null=True, blank=True, db_index=True)
+    connection_id = models.UUIDField(null=True, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+    # When the event happened (the payload's `generatedDate`), not when it is sent.
+    generated = models.DateTimeField()
+    due_at = models.DateTimeField(db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    failed_at = models.DateTimeField(null=True, blank=True)
+    replay_of = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replays"
+    )
+
+    class Meta:
+        db_table = "codat_sandbox_webhook_message"
+        ordering = ["-created", "-id"]
+        verbose_name = "sandbox webhook message"
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.msg_id}"
+
+    @property
+    def state(self) -> str:
+        if self.delivered_at is not None:
+            return "delivered"
+        if self.failed_at is not None:
+            return "failed"
+        if self.attempts:
+            return "retrying"
+        return "pending"
+
+    @property
+    def body_text(self) -> str:
+        return bytes(self.payload).decode("utf-8")
+
+
+class SandboxOutboxSwitch(models.Model):
+    """Whether the console holds webhook delivery (one row). While held, messages pile up in
+    the outbox so a tester can reorder them before any is sent."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    held = models.BooleanField(default=False)
+
+    class Meta:
+        db_table = "codat_sandbox_outbox_switch"
+
+    def __str__(self) -> str:
+        return "held" if self.held else "delivering"

@@ -60,3 +60,31 @@ def alternatives_for(integration_key: str, source_type: str) -> list[Integration
         .exclude(key=integration_key)
         .order_by("name")
     )
+
+
+@dataclass(frozen=True)
+class ExpiredConnection:
+    connection: Connection
+    products: list[str]
+
+
+def expired_connections_with_products(company: Company) -> list[ExpiredConnection]:
+    """Connections whose access lapsed (Open Banking's 90 days, a revoked token), with the
+    products that can't get fresh data from them until the customer reconnects."""
+    from consents.models import Consent
+
+    expired = list(
+        Connection.objects.for_company(company).filter(status=Connection.Status.DEAUTHORIZED)
+    )
+    if not expired:
+        return []
+    consents = Consent.objects.for_company(company).active().select_related("product")
+    return [
+        ExpiredConnection(
+            connection=connection,
+            products=[
+                c.product.name for c in consents if connection.source_type in c.product.source_types
+            ],
+        )
+        for connection in expired
+    ]

@@ -338,6 +338,26 @@ def _pending_connection(
     return _connection_from_codat(company=company, codat=codat, integration=integration), codat
 
 
+def connection_reconnect_start(
+    *, company: Company, user: AbstractBaseUser, connection: Connection
+) -> LinkStart:
+    """Send the customer back through the *same* connection's Link page (Codat re-authorises a
+    Deauthorized or Unlinked connection on its own id), with a fresh linkUrl and a new state."""
+    if connection.status not in (Connection.Status.DEAUTHORIZED, Connection.Status.UNLINKED):
+        raise ConnectionNotAllowed(f"{connection.platform_name} doesn't need reconnecting.")
+    with get_client() as client:
+        codat = client.get_connection(
+            str(company.codat_company_id), str(connection.codat_connection_id)
+        )
+    if _apply_codat_state(connection, codat):
+        connection.save()
+    if codat.status == Connection.Status.LINKED:
+        return LinkStart(connection=connection, redirect_url=None)
+    _, state = link_attempt_create(user=user, company=company, connection=connection)
+    logger.info("Reconnect started company=%s connection=%s", company.id, connection.id)
+    return LinkStart(connection=connection, redirect_url=_with_state(codat.link_url, state))
+
+
 # --- the return from Codat's Link page -----------------------------------------------------
 
 

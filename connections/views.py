@@ -211,6 +211,25 @@ def connection_check(request: HttpRequest, connection_id) -> HttpResponse:
 
 
 @login_required
+@require_POST
+def connection_reconnect(request: HttpRequest, connection_id) -> HttpResponse:
+    connection = _connection_or_404(request, connection_id)
+    try:
+        start = services.connection_reconnect_start(
+            company=connection.company, user=request.user, connection=connection
+        )
+    except services.ConnectionNotAllowed as exc:
+        messages.info(request, str(exc))
+        return redirect("connections:detail", connection_id=connection.id)
+    except CodatError as exc:
+        return _codat_failure(request, exc, action="reconnecting")
+    if start.redirect_url is None:
+        messages.success(request, f"{connection.platform_name} is connected again.")
+        return redirect("connections:detail", connection_id=connection.id)
+    return redirect(start.redirect_url)
+
+
+@login_required
 @require_http_methods(["GET", "POST"])
 def connection_disconnect(request: HttpRequest, connection_id) -> HttpResponse:
     connection = _connection_or_404(request, connection_id)

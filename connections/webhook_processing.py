@@ -15,7 +15,7 @@ import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django.db import transaction
@@ -101,6 +101,18 @@ def load_document(body: bytes) -> Any:
         raise Unprocessable(f"body is not JSON ({type(exc).__name__})") from None
 
 
+def event_time(value: Any) -> datetime | None:
+    """Codat's generatedDate as an aware UTC datetime, or None if unreadable or unstorable."""
+    moment = parse_datetime(value)
+    if moment is None:
+        return None
+    try:
+        # "0001-01-01T00:00:00+14:00" parses, but has no UTC equivalent to store.
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return None
+
+
 def _is_legacy(document: Mapping[str, Any]) -> bool:
     # Codat's deprecated "rule" webhooks: PascalCase, RuleType/AlertId, no eventType.
     return "eventType" not in document and ("RuleType" in document or "AlertId" in document)
@@ -127,7 +139,7 @@ def envelope_from(document: Any) -> Envelope:
     return Envelope(
         event_id=clean_text(document.get("id"), 100),
         event_type=event_type,
-        generated_at=parse_datetime(document.get("generatedDate")),
+        generated_at=event_time(document.get("generatedDate")),
         payload=document.get("payload"),
     )
 
@@ -150,7 +162,7 @@ def intake_columns(body: bytes) -> dict[str, Any]:
     return {
         "event_id": clean_text(document.get("id"), 100),
         "event_type": clean_text(_event_type_of(document), 100),
-        "generated_at": parse_datetime(document.get("generatedDate")),
+        "generated_at": event_time(document.get("generatedDate")),
     }
 
 
@@ -235,7 +247,10 @@ def _codat_connection(data: dict[str, Any], *, status: str) -> codat_types.Conne
     """The webhook's connection as the Codat client would have parsed it, with the status the
     event type implies (the same connection read through the API)."""
     data = {**data, "dataConnectionErrors": _codat_error_entries(data.get("dataConnectionErrors"))}
-    return replace(parse_codat_connection(data), status=status)
+    # lastSync is re-read so an unstorable date (year 1 at +14:00) becomes "unknown".
+    return replace(
+        parse_codat_connection(data), status=status, last_sync=event_time(data.get("lastSync"))
+    )
 
 
 # --- connection events -----------------------------------------------------------------------

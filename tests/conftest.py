@@ -16,6 +16,7 @@ from companies.models import Company, Membership
 from connections import services as connection_services
 from consents import services as consent_services
 from consents.db import create_triggers, drop_triggers
+from consents.models import Product
 from consents.selectors import allowed_data_types_for_codat_company
 from tests.fakes import CODAT
 
@@ -137,3 +138,13 @@ def fake_codat(settings, monkeypatch, sleeps):
         # Before every first link the company's sync settings are set (to what is consented).
         mock.post(path__regex=r"^/companies/[^/]+/syncSettings$", name="sync_settings").respond(204)
         yield mock
+
+
+@pytest.fixture
+def insights(db) -> Product:
+    return Product.objects.get(slug="business-insights")
+
+
+@pytest.fixture
+def lending(db) -> Product:
+    return Product.objects.get(slug="lending")

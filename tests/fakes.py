@@ -69,3 +69,26 @@ def error_body(status: int, message: str = "Something failed") -> dict:
 
 def connections_of(company) -> list[Connection]:
     return list(Connection.objects.filter(company=company))
+
+
+def link(company, *, source_type: str, key: str, name: str, status: str = "Linked"):
+    """A connection as if the customer had linked it through Codat."""
+    if not company.codat_company_id:
+        company.codat_company_id = uuid.uuid4()
+        company.save()
+    return Connection.objects.create(
+        company=company,
+        codat_connection_id=uuid.uuid4(),
+        platform_key=key,
+        platform_name=name,
+        source_type=source_type,
+        status=status,
+    )
+
+
+def link_xero(company, **kwargs):
+    return link(company, source_type="Accounting", key="gbol", name="Xero", **kwargs)
+
+
+def link_bank(company, **kwargs):
+    return link(company, source_type="Banking", key="suuo", name="Plaid", **kwargs)

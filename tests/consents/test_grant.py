@@ -14,7 +14,8 @@ from django.db import DatabaseError
 
 from consents.models import CodatSyncState, Consent, ConsentEvent, ConsentText
 from consents.services import consent_text_publish
-from tests.consents.conftest import grant, link_bank, link_xero
+from tests.consents.conftest import grant
+from tests.fakes import link_bank, link_xero
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from consents.models import Consent, ConsentEvent, ConsentText
 from consents.selectors import current_text
-from tests.consents.conftest import grant, link_bank, link_xero, withdraw
+from tests.consents.conftest import grant, withdraw
+from tests.fakes import link_bank, link_xero
 
 pytestmark = pytest.mark.django_db
 

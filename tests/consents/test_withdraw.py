@@ -11,7 +11,8 @@ from codat.errors import CodatRejected, DataTypeNotConsented
 from connections.models import Connection
 from consents.models import CodatSyncState, Consent, ConsentEvent
 from consents.selectors import allowed_data_types_for_codat_company
-from tests.consents.conftest import grant, link_bank, link_xero, withdraw
+from tests.consents.conftest import grant, withdraw
+from tests.fakes import link_bank, link_xero
 
 pytestmark = pytest.mark.django_db
 

@@ -8,6 +8,7 @@ import hmac
 import json
 import time
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -19,8 +20,11 @@ from tests.webhooks.conftest import (
     SECRET,
     URL,
     XERO_CODAT_ID,
+    connection_event,
+    data_type_entry,
     encode,
     post,
+    read_event,
     signed_headers,
 )
 
@@ -205,11 +209,17 @@ def maybe(value, strategy=json_values):
     return st.one_of(st.just(value), strategy)
 
 
+# ISO 8601 date-times of every kind Codat documents (Z, offset, none), extremes included.
+dates = st.tuples(st.datetimes(), st.sampled_from(["Z", "+14:00", "-12:00", "", "+00:00"])).map(
+    lambda parts: parts[0].isoformat() + parts[1]
+)
+
+
 connections = st.fixed_dictionaries(
     {"id": maybe(XERO_CODAT_ID)},
     optional={
         "status": maybe("Linked", st.sampled_from(["Unlinked", "Deauthorized", "Nope", ""])),
-        "lastSync": maybe("2026-11-28T10:00:00Z"),
+        "lastSync": maybe("2026-11-28T10:00:00Z", dates | json_values),
         "dataConnectionErrors": st.one_of(
             json_values,
             st.lists(
@@ -242,7 +252,7 @@ documents = st.one_of(
         {"eventType": maybe("connection.connected", st.sampled_from(EVENT_TYPES))},
         optional={
             "id": json_values,
-            "generatedDate": maybe("2026-11-28T10:00:00.000Z"),
+            "generatedDate": maybe("2026-11-28T10:00:00.000Z", dates | json_values),
             "payload": st.one_of(
                 json_values,
                 st.fixed_dictionaries(
@@ -302,3 +312,43 @@ def test_authentic_bytes_of_any_kind_are_stored_or_refused_never_a_500(client, b
     else:
         assert response.status_code == 202
         assert bytes(WebhookEvent.objects.get(webhook_id=webhook_id).body) == body
+
+
+# --- strings PostgreSQL cannot store (NUL, lone surrogates) -----------------------------------
+
+
+def test_nul_and_lone_surrogates_in_the_envelope_are_stored_safely(client, deliver):
+    # JSON escapes that decode to characters a PostgreSQL text or jsonb column refuses.
+    body = b'{"id": "ev\\u0000t", "eventType": "connection.\\u0000connected\\ud800"}'
+
+    response = deliver(body)
+
+    assert response.status_code == 202
+    event = WebhookEvent.objects.get()
+    assert event.status == WebhookEvent.Status.UNPROCESSABLE
+    assert bytes(event.body) == body
+    assert "\x00" not in event.event_type + event.event_id + event.error
+
+
+def test_nul_and_lone_surrogates_in_the_payload_are_applied_safely(deliver, xero):
+    moment = datetime(2026, 11, 28, tzinfo=UTC)
+    failed = connection_event(
+        "connection.failed",
+        moment,
+        status="PendingAuth",
+        errors=[{"statusCode": "403", "errorMessage": "bad\x00\ud800", "status": "Active"}],
+    )
+    read = read_event(
+        moment,
+        [data_type_entry("invoices", issues=[{"type": "w\x00", "message": "\ud800", "links": {}}])],
+    )
+
+    for document in (failed, read):
+        body = json.dumps(document).encode()  # ensure_ascii: \u0000 and \ud800 escapes
+        assert deliver(body).status_code == 202
+
+    assert set(WebhookEvent.objects.values_list("status", flat=True)) == {
+        WebhookEvent.Status.PROCESSED
+    }
+    xero.refresh_from_db()
+    assert xero.last_error["errorMessage"] == "bad?"

@@ -456,6 +456,9 @@ UNPROCESSABLE = {
     "garbled-generated-date": with_value(
         connection_event("connection.connected", T1), "yesterday", "generatedDate"
     ),
+    "unstorable-generated-date": with_value(
+        connection_event("connection.connected", T1), "0001-01-01T00:00:00+14:00", "generatedDate"
+    ),
     "errors-not-a-list": with_value(
         connection_event("connection.failed", T1),
         "oops",

@@ -1,0 +1,29 @@
+"""Banners every page shows about the customer's access: an expired bank connection, and a
+banking consent whose 90-day confirmation is ending."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
+
+from companies.selectors import company_for_user
+
+
+def _banners(request: HttpRequest) -> dict:
+    from connections.selectors import expired_connections_with_products
+    from consents.selectors import banking_consents_needing_reconfirmation
+
+    if not hasattr(request, "_current_company"):
+        request._current_company = company_for_user(request.user)  # type: ignore[attr-defined]
+    company = request._current_company  # type: ignore[attr-defined]
+    if company is None:
+        return {"expired": [], "reconfirm": []}
+    return {
+        "expired": expired_connections_with_products(company),
+        "reconfirm": banking_consents_needing_reconfirmation(company),
+    }
+
+
+def access_banners(request: HttpRequest) -> dict:
+    # Lazy: pages that never render the banners (the sandbox's, JSON) cost no query.
+    return {"access_banners": SimpleLazyObject(lambda: _banners(request))}
