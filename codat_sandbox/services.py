@@ -1,7 +1,8 @@
 """What the sandbox Codat does: create and change companies and connections, run Link sessions.
 
 Views (the REST API, the hosted Link page, the console) validate their input and call exactly one
-of these functions, so each Codat rule lives in one place.
+of these functions, so each Codat rule lives in one place. Each change that Codat announces
+writes its webhook message in the same transaction (webhooks.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from . import syncs
+from . import syncs, webhooks
 from .errors import SandboxRuleError
 from .integrations import Integration, get_integration
 from .models import SandboxCompany, SandboxConnection
@@ -31,6 +32,7 @@ def company_create(
     company = SandboxCompany(name=name, description=description, tags=tags or {})
     company.full_clean()
     company.save()
+    webhooks.company_event("company.created", company)
     return company
 
 
@@ -50,6 +52,10 @@ def company_change(
 @transaction.atomic
 def company_delete(*, company: SandboxCompany) -> None:
     # Codat deletes the company's connections (and cached data) with it; the FK cascades.
+    # It announces `company.deleted` only: a `connection.deleted` per connection is not
+    # documented, so the sandbox does not send one.
+    webhooks.company_event("company.deleted", company)
+    webhooks.drop_unsent_reads_of_company(company.id)
     company.delete()
 
 
@@ -94,6 +100,7 @@ def connection_create(*, company: SandboxCompany, integration: Integration) -> S
     connection = SandboxConnection(company=company, integration_key=integration.key)
     connection.full_clean()
     connection.save()
+    webhooks.connection_event("connection.created", connection)
     return connection
 
 
@@ -123,12 +130,17 @@ def connection_unlink(*, connection: SandboxConnection) -> SandboxConnection:
         )
     connection.status = Status.UNLINKED
     connection.save(update_fields=["status"])
+    webhooks.connection_event("connection.disconnected", connection)
     return connection
 
 
 @transaction.atomic
 def connection_delete(*, connection: SandboxConnection) -> None:
+    # The payload shows the connection as it was; its unsent reads lose its datasets.
+    webhooks.connection_event("connection.deleted", connection)
+    pending_reads = webhooks.pending_read_message_ids(connection.datasets.all())
     connection.delete()
+    webhooks.rebuild_read_messages(pending_reads)
 
 
 # --- hosted Link ---------------------------------------------------------------------------
@@ -170,6 +182,7 @@ def _record_failure(connection: SandboxConnection, outcome: LinkOutcome) -> Link
     # which is what Codat shows after a failed or cancelled Link session.
     connection.data_connection_errors = [*connection.data_connection_errors, _error_entry(outcome)]
     connection.save(update_fields=["data_connection_errors"])
+    webhooks.connection_event("connection.failed", connection)
     return outcome
 
 
@@ -213,10 +226,15 @@ def link_authorize(*, connection: SandboxConnection) -> LinkOutcome:
         else entry
         for entry in connection.data_connection_errors
     ]
+    was_linked_before = connection.status in (Status.UNLINKED, Status.DEAUTHORIZED)
     connection.status = Status.LINKED
     connection.save(update_fields=["status", "data_connection_errors"])
+    webhooks.connection_event(
+        "connection.reconnected" if was_linked_before else "connection.connected", connection
+    )
     # Every authorisation (first link or re-link) starts Codat's initial read of the types
-    # the company's sync settings fetch on first link.
+    # the company's sync settings fetch on first link; `read.completed.initial` announces its
+    # end.
     syncs.queue_initial_read(connection=connection)
     return LinkOutcome("200")
 

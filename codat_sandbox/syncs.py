@@ -28,6 +28,7 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from . import webhooks
 from .errors import PULL_API, SandboxRuleError
 from .integrations import ALL_DATA_TYPES, get_integration, source_type_of
 from .models import SandboxCompany, SandboxConnection, SandboxDataset, SandboxSyncSetting
@@ -303,10 +304,12 @@ def queue_data_type(
                 f"{company.id} as previous sync {running.id} is still in progress",
                 service=PULL_API,
             )
-    return [
+    datasets = [
         _plan_dataset(connection=candidate, data_type=data_type, now=now, is_initial=False)
         for candidate in candidates
     ]
+    webhooks.read_event(company=company, datasets=datasets, initial=False)
+    return datasets
 
 
 def _queue_first_link_types(
@@ -333,6 +336,7 @@ def queue_all(*, company: SandboxCompany, now: datetime | None = None) -> list[S
     datasets: list[SandboxDataset] = []
     for connection in linked:
         datasets += _queue_first_link_types(connection, now=now, is_initial=False)
+    webhooks.read_event(company=company, datasets=datasets, initial=False)
     return datasets
 
 
@@ -342,8 +346,10 @@ def queue_initial_read(
 ) -> list[SandboxDataset]:
     """The read Codat starts when a connection is authorised (first link or re-link)."""
     now = now or timezone.now()
-    _lock(connection.company)
-    return _queue_first_link_types(connection, now=now, is_initial=True)
+    company = _lock(connection.company)
+    datasets = _queue_first_link_types(connection, now=now, is_initial=True)
+    webhooks.read_event(company=company, datasets=datasets, initial=True, connection=connection)
+    return datasets
 
 
 @transaction.atomic
@@ -368,6 +374,8 @@ def end_in_flight_datasets(
                 "finished_at",
             ]
         )
+    # Their read messages were written with the planned outcome; tell the new one instead.
+    webhooks.rebuild_read_messages(webhooks.pending_read_message_ids(ended))
     return ended
 
 

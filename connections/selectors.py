@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from companies.models import Company
-from connections.models import PICKER_SOURCE_TYPES, Connection, Integration, SourceType
+from connections.models import PICKER_SOURCE_TYPES, Connection, DataSync, Integration, SourceType
 
 
 @dataclass(frozen=True)
@@ -88,3 +88,100 @@ def expired_connections_with_products(company: Company) -> list[ExpiredConnectio
         )
         for connection in expired
     ]
+
+
+# --- sync progress ----------------------------------------------------------------------------
+
+# A dataset in one of these states will not change without a new refresh.
+TERMINAL_SYNC_STATES = frozenset(
+    {
+        "Complete",
+        "NotSupported",
+        "FetchError",
+        "MapError",
+        "InternalError",
+        "ProcessingError",
+        "ValidationError",
+        "AuthError",
+        "Cancelled",
+        "RateLimitError",
+        "PermissionsError",
+        "PrerequisiteNotMet",
+    }
+)
+
+SYNC_STATE_WORDS = {
+    None: "Waiting to start",
+    "Initial": "Waiting to start",
+    "Queued": "Waiting to start",
+    "Fetching": "Fetching",
+    "MapQueued": "Fetching",
+    "Mapping": "Tidying up",
+    "ProcessingQueued": "Tidying up",
+    "Processing": "Tidying up",
+    "ValidationQueued": "Checking",
+    "Validating": "Checking",
+    "Complete": "Ready",
+    "NotSupported": "Not available from this platform",
+    "AuthError": "Access expired: reconnect to fetch this",
+    "RateLimitError": "Paused by the platform; we'll try again later",
+}
+
+
+@dataclass(frozen=True)
+class DataTypeProgress:
+    data_type: object  # consents.data_types.DataType
+    status: str | None
+
+    @property
+    def words(self) -> str:
+        return SYNC_STATE_WORDS.get(self.status, "Couldn't fetch this time; we'll try again")
+
+    @property
+    def done(self) -> bool:
+        return self.status in TERMINAL_SYNC_STATES
+
+    @property
+    def ready(self) -> bool:
+        return self.status == "Complete"
+
+
+@dataclass(frozen=True)
+class SyncProgress:
+    items: list[DataTypeProgress]
+    last_update: object  # datetime of the newest DataSync change, or None
+
+    @property
+    def total(self) -> int:
+        return len(self.items)
+
+    @property
+    def complete(self) -> int:
+        return sum(1 for item in self.items if item.done)
+
+    @property
+    def done(self) -> bool:
+        return all(item.done for item in self.items)
+
+    @property
+    def ready(self) -> list[DataTypeProgress]:
+        return [item for item in self.items if item.ready]
+
+
+def sync_progress(connection: Connection) -> SyncProgress:
+    """How far Codat has got reading the consented data types from this connection."""
+    from consents.data_types import describe, source_type_for
+    from consents.selectors import allowed_data_types
+
+    expected = sorted(
+        t
+        for t in allowed_data_types(connection.company)
+        if source_type_for(t) == connection.source_type
+    )
+    syncs = {s.data_type: s for s in DataSync.objects.filter(connection=connection)}
+    items = [
+        DataTypeProgress(data_type=d, status=syncs[d.key].status if d.key in syncs else None)
+        for d in describe(expected)
+    ]
+    updates = [s.updated_at for s in syncs.values()]
+    return SyncProgress(items=items, last_update=max(updates) if updates else None)

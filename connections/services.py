@@ -17,12 +17,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
 from codat import types as codat_types
 from codat.client import CodatClient, get_client
-from codat.errors import CodatNotFound, CodatUnavailable
+from codat.errors import CodatError, CodatNotFound, CodatUnavailable
 from companies.models import Company
 from connections.models import Connection, Integration, LinkAttempt, SourceType
 
@@ -498,3 +499,61 @@ def connection_disconnect(*, connection: Connection, actor: AbstractBaseUser) ->
         connection.company_id,
         actor.pk,
     )
+
+
+# --- sync progress when webhooks are quiet ----------------------------------------------------
+
+# While a first sync is under way and no webhook has told us anything for this long, the
+# progress page asks Codat itself; at most once per POLL_INTERVAL per connection.
+WEBHOOK_QUIET = timedelta(seconds=15)
+POLL_INTERVAL_SECONDS = 10
+
+
+def sync_progress_current(*, connection: Connection):
+    """The connection's sync progress, topped up from Codat's dataStatus if webhooks are late."""
+    from connections.selectors import sync_progress
+
+    progress = sync_progress(connection)
+    if progress.done or not connection.is_linked:
+        return progress
+    quiet_since = progress.last_update or connection.linked_at or connection.status_changed_at
+    if timezone.now() - quiet_since < WEBHOOK_QUIET:
+        return progress
+    if not cache.add(f"datastatus-poll:{connection.pk}", 1, POLL_INTERVAL_SECONDS):
+        return progress
+    if data_status_refresh(connection=connection):
+        progress = sync_progress(connection)
+    return progress
+
+
+def data_status_refresh(*, connection: Connection, client: CodatClient | None = None) -> bool:
+    """Read Codat's dataStatus (company-wide, per data type) into the connection's DataSync
+    rows for its kind of data. Never rolls a row back past a newer webhook (W6)."""
+    from connections.models import DataSync
+    from consents.data_types import source_type_for
+
+    if client is None:
+        with get_client() as own_client:
+            return data_status_refresh(connection=connection, client=own_client)
+    try:
+        statuses = client.get_data_status(str(connection.company.codat_company_id))
+    except CodatError as exc:
+        logger.info("Could not read dataStatus for %s: %s", connection.id, exc)
+        return False
+    now = timezone.now()
+    with transaction.atomic():
+        for data_type, status in statuses.items():
+            if source_type_for(data_type) != connection.source_type or not status.current_status:
+                continue
+            sync, created = DataSync.objects.select_for_update().get_or_create(
+                connection=connection,
+                data_type=data_type,
+                defaults={"status": status.current_status, "last_event_at": now},
+            )
+            if not created and sync.last_event_at < now and sync.status != status.current_status:
+                sync.status = status.current_status
+                sync.last_event_at = now
+                if status.current_status == "Complete":
+                    sync.last_success_at = status.last_successful_sync or now
+                sync.save()
+    return True

@@ -13,6 +13,11 @@ urlpatterns = [
     path("connections/<uuid:connection_id>/", views.connection_detail, name="detail"),
     path("connections/<uuid:connection_id>/check/", views.connection_check, name="check"),
     path(
+        "connections/<uuid:connection_id>/progress/",
+        views.connection_progress,
+        name="progress",
+    ),
+    path(
         "connections/<uuid:connection_id>/reconnect/",
         views.connection_reconnect,
         name="reconnect",

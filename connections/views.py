@@ -195,9 +195,27 @@ def attempt_outcome(request: HttpRequest, attempt_id) -> HttpResponse:
 @require_GET
 def connection_detail(request: HttpRequest, connection_id) -> HttpResponse:
     connection = _connection_or_404(request, connection_id)
+    progress = services.sync_progress_current(connection=connection)
     products = products_using(connection.company, connection)
     return render(
-        request, "connections/detail.html", {"connection": connection, "products": products}
+        request,
+        "connections/detail.html",
+        {"connection": connection, "products": products, "progress": progress},
+    )
+
+
+@login_required
+@require_GET
+def connection_progress(request: HttpRequest, connection_id) -> HttpResponse:
+    """The live part of the connection page, for htmx to poll; the whole page otherwise."""
+    if request.headers.get("HX-Request") != "true":
+        return redirect("connections:detail", connection_id=connection_id)
+    connection = _connection_or_404(request, connection_id)
+    progress = services.sync_progress_current(connection=connection)
+    return render(
+        request,
+        "connections/_progress.html",
+        {"connection": connection, "progress": progress},
     )
 
 

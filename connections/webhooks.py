@@ -133,11 +133,13 @@ def webhook_event_receive(*, webhook_id: str, body: bytes) -> bool:
             event = WebhookEvent.objects.create(
                 webhook_id=webhook_id, body=body, **intake_columns(body)
             )
+            logger.info(
+                "Codat webhook %s stored (%s)", webhook_id, event.event_type or "no event type"
+            )
             transaction.on_commit(partial(_enqueue_processing, str(event.pk)), robust=True)
     except IntegrityError:
         logger.info("Codat webhook %s is a duplicate delivery; acknowledged", webhook_id)
         return False
-    logger.info("Codat webhook %s stored (%s)", webhook_id, event.event_type or "no event type")
     return True
 
 

@@ -145,3 +145,56 @@ class OpenApiContract:
             missing = ERROR_KEYS - set(data)
             assert not missing, f"{where}: error body lacks {sorted(missing)}"
             assert data["statusCode"] == status, f"{where}: statusCode says {data['statusCode']}"
+
+
+# --- webhooks (shared/codat/Webhooks.json) ---------------------------------------------------
+
+WEBHOOKS_URI = "urn:codat:webhooks-openapi"
+
+
+def webhooks_spec_path() -> Path:
+    return Path(settings.BASE_DIR).parent / "shared/codat/Webhooks.json"
+
+
+@cache
+def load_webhooks_spec() -> dict[str, Any]:
+    path = webhooks_spec_path()
+    if not path.exists():
+        pytest.fail(
+            f"Codat's webhook document is missing: expected it at {path}. The sandbox's "
+            "webhook payloads are checked against it; restore shared/codat/Webhooks.json."
+        )
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@cache
+def _webhooks_registry() -> Registry:
+    resource = Resource.from_contents(load_webhooks_spec(), default_specification=DRAFT202012)
+    return Registry().with_resource(WEBHOOKS_URI, resource)
+
+
+def check_webhook_body(body: bytes) -> dict[str, Any]:
+    """Validate one webhook body against the schema Webhooks.json gives its `eventType`;
+    returns the parsed body."""
+    data = json.loads(body)
+    event_type = data.get("eventType")
+    webhook = load_webhooks_spec()["webhooks"].get(event_type)
+    if webhook is None:
+        pytest.fail(f"Codat documents no webhook {event_type!r}")
+    pointer = (
+        f"/webhooks/{_escape(event_type)}/post/requestBody/content/"
+        f"{_escape('application/json')}/schema"
+    )
+    validator = OAS31Validator(
+        {"$ref": f"{WEBHOOKS_URI}#{pointer}"},
+        registry=_webhooks_registry(),
+        format_checker=OAS31Validator.FORMAT_CHECKER,
+    )
+    errors = sorted(validator.iter_errors(data), key=lambda error: list(error.absolute_path))
+    if errors:
+        details = "\n".join(
+            f"  - at /{'/'.join(map(str, error.absolute_path))}: {error.message}"
+            for error in errors[:20]
+        )
+        pytest.fail(f"{event_type} webhook does not match Codat's schema:\n{details}")
+    return data
