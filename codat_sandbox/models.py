@@ -160,7 +160,11 @@ class SandboxWebhookMessage(models.Model):
     outlives what it talks about (`company.deleted`).
     """
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # Sequential: the order messages were written in, which breaks ties between messages
+    # falling due together (events of one request share a timestamp under a frozen clock).
+    id = models.BigAutoField(primary_key=True)
+    # What the console's URLs carry, never the sequential id.
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     msg_id = models.CharField(max_length=40, db_index=True)
     event_type = models.CharField(max_length=64)
     # The exact bytes signed and sent: re-serialising could change them and break signatures.
@@ -183,7 +187,7 @@ class SandboxWebhookMessage(models.Model):
 
     class Meta:
         db_table = "codat_sandbox_webhook_message"
-        ordering = ["-created", "-id"]
+        ordering = ["-id"]
         verbose_name = "sandbox webhook message"
 
     def __str__(self) -> str:

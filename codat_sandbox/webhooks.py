@@ -237,7 +237,7 @@ def _not_yet_sent(messages: Iterable[SandboxWebhookMessage]) -> list[SandboxWebh
     return [m for m in messages if m.attempts == 0 and m.delivered_at is None]
 
 
-def rebuild_read_messages(message_ids: Iterable[uuid.UUID]) -> None:
+def rebuild_read_messages(message_ids: Iterable[int]) -> None:
     """Rewrite unsent read messages after their datasets changed (or were deleted).
 
     A message whose datasets are all gone is dropped: it would announce a read of a connection
@@ -263,7 +263,7 @@ def rebuild_read_messages(message_ids: Iterable[uuid.UUID]) -> None:
         message.save(update_fields=["payload", "generated", "due_at"])
 
 
-def pending_read_message_ids(datasets: Iterable[SandboxDataset]) -> set[uuid.UUID]:
+def pending_read_message_ids(datasets: Iterable[SandboxDataset]) -> set[int]:
     return {
         dataset.completion_message_id
         for dataset in datasets
@@ -318,7 +318,7 @@ def deliver_in_reverse_order(first: SandboxWebhookMessage, second: SandboxWebhoo
         raise ReorderError(
             "Only messages not yet delivered can be reordered; hold delivery first so they wait."
         )
-    earlier, later = sorted(locked, key=lambda m: (m.due_at, m.created, str(m.pk)))
+    earlier, later = sorted(locked, key=lambda m: (m.due_at, m.pk))
     earlier_due, later_due = earlier.due_at, later.due_at
     if earlier_due == later_due:
         # Equal due times would leave the order to the tie-break; make it strict.
@@ -371,7 +371,7 @@ def _http_client() -> httpx.Client:
     return httpx.Client(timeout=DELIVERY_TIMEOUT_SECONDS, follow_redirects=False)
 
 
-def _claim(message_id: uuid.UUID, now: datetime) -> bool:
+def _claim(message_id: int, now: datetime) -> bool:
     """Reserve a due message for this process; False if another process got there first."""
     return bool(
         SandboxWebhookMessage.objects.filter(
@@ -445,7 +445,7 @@ def deliver_due(now: datetime | None = None) -> int:
         return 0
     due = list(
         SandboxWebhookMessage.objects.filter(due_at__lte=now, delivered_at=None, failed_at=None)
-        .order_by("due_at", "created", "id")
+        .order_by("due_at", "id")
         .values_list("pk", flat=True)[:BATCH_SIZE]
     )
     delivered = 0

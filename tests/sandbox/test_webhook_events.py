@@ -30,7 +30,7 @@ def clock(time_machine):
 
 def events(event_type: str | None = None) -> list[dict]:
     """Every message written so far, oldest first, parsed and checked against Webhooks.json."""
-    messages = SandboxWebhookMessage.objects.order_by("created", "due_at", "id")
+    messages = SandboxWebhookMessage.objects.order_by("id")
     if event_type is not None:
         messages = messages.filter(event_type=event_type)
     return [check_webhook_body(bytes(message.payload)) for message in messages]
