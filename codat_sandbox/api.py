@@ -20,7 +20,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
-from . import services, syncs
+from . import faults, services, syncs
 from .errors import (
     CodatApiError,
     company_not_found,
@@ -70,7 +70,8 @@ def _is_authorised(request: HttpRequest) -> bool:
 
 
 def endpoint(handlers: Mapping[str, Handler]) -> Callable[..., HttpResponse]:
-    """One URL's view: API-key check, then the handler for the method, errors as Codat's body.
+    """One URL's view: injected faults, the API-key check, then the handler for the method;
+    errors as Codat's body.
 
     The API is called by servers with an API key, never by a browser with a session, so CSRF
     protection does not apply.
@@ -80,6 +81,8 @@ def endpoint(handlers: Mapping[str, Handler]) -> Callable[..., HttpResponse]:
     @csrf_exempt
     def view(request: HttpRequest, **kwargs: str) -> HttpResponse:
         try:
+            # Console-injected faults come first, like a struggling gateway in front of Codat.
+            faults.inject()
             if not _is_authorised(request):
                 raise CodatApiError(401, "Unauthorized")
             handler = handlers.get(request.method or "")

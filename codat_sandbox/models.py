@@ -220,3 +220,26 @@ class SandboxOutboxSwitch(models.Model):
 
     def __str__(self) -> str:
         return "held" if self.held else "delivering"
+
+
+class SandboxFault(models.Model):
+    """A fault the console injected into the next `remaining` API calls (oldest first)."""
+
+    class Kind(models.TextChoices):
+        LATENCY = "latency", "Latency (answer late)"
+        RATE_LIMITED = "429", "429 Too Many Requests, with Retry-After"
+        SERVER_ERROR = "500", "500 Internal Server Error"
+        UNAVAILABLE = "503", "503 Service Unavailable"
+
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    remaining = models.PositiveIntegerField()
+    retry_after = models.PositiveIntegerField(null=True, blank=True)
+    latency_seconds = models.FloatField(null=True, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "codat_sandbox_fault"
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} × {self.remaining}"

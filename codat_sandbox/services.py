@@ -143,6 +143,61 @@ def connection_delete(*, connection: SandboxConnection) -> None:
     webhooks.rebuild_read_messages(pending_reads)
 
 
+# Codat's text when a platform withdraws access (API.md §9: an Open Banking consent expiring).
+DEAUTHORIZED_TEXT = syncs.AUTH_ERROR_MESSAGE
+
+
+@transaction.atomic
+def connection_expire(*, connection: SandboxConnection) -> SandboxConnection:
+    """The platform withdrew access (an Open Banking consent reached its 90 days, say).
+
+    The connection becomes Deauthorized with an Active 401 `dataConnectionErrors` entry, its
+    datasets still fetching end in AuthError, and `connection.disconnected` is sent. Re-linking
+    the same connection (its `linkUrl`) resolves the error and sends `connection.reconnected`.
+    """
+    connection = SandboxConnection.objects.select_for_update().get(pk=connection.pk)
+    if connection.status != Status.LINKED:
+        raise SandboxRuleError(
+            f"Only a Linked connection can lose its access; connection {connection.id} "
+            f"is {connection.status}."
+        )
+    now = timezone.now()
+    syncs.end_in_flight_datasets(
+        connection=connection,
+        outcome=syncs.Outcome.AUTH_ERROR,
+        error_message=DEAUTHORIZED_TEXT,
+        now=now,
+    )
+    connection.status = Status.DEAUTHORIZED
+    connection.data_connection_errors = [
+        *connection.data_connection_errors,
+        {
+            "statusCode": "401",
+            "statusText": DEAUTHORIZED_TEXT,
+            "errorMessage": DEAUTHORIZED_TEXT,
+            "erroredOnUtc": iso(now),
+            "status": "Active",
+        },
+    ]
+    connection.save(update_fields=["status", "data_connection_errors"])
+    webhooks.connection_event("connection.disconnected", connection)
+    return connection
+
+
+@transaction.atomic
+def connection_fail_next_sync(*, connection: SandboxConnection, data_type: str) -> None:
+    """The next sync of `data_type` over this connection ends in FetchError (once)."""
+    integration = get_integration(connection.integration_key)
+    if integration is None or data_type not in integration.data_types:
+        raise SandboxRuleError(
+            f"{data_type} is not a data type a {connection.integration_key} connection syncs."
+        )
+    connection = SandboxConnection.objects.select_for_update().get(pk=connection.pk)
+    if data_type not in connection.fail_next_sync_data_types:
+        connection.fail_next_sync_data_types = [*connection.fail_next_sync_data_types, data_type]
+        connection.save(update_fields=["fail_next_sync_data_types"])
+
+
 # --- hosted Link ---------------------------------------------------------------------------
 
 

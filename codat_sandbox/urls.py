@@ -2,7 +2,7 @@
 
 - `codat/…`: the Codat REST API (a trailing slash is tolerated, as HTTP clients differ);
 - `link/…`: hosted Link pages (a company's `redirect`, a connection's `linkUrl`);
-- ``: the console.
+- ``: the console, and `console/…` the POST actions its forms send.
 """
 
 from __future__ import annotations
@@ -17,6 +17,22 @@ _ID = r"[^/]+"
 
 urlpatterns = [
     path("", console.console, name="console"),
+    path(
+        "console/connections/<str:connection_id>/expire",
+        console.expire_connection,
+        name="console_expire",
+    ),
+    path(
+        "console/connections/<str:connection_id>/fail-next-sync",
+        console.fail_next_sync,
+        name="console_fail_next_sync",
+    ),
+    path("console/webhooks/<str:public_id>/replay", console.replay_message, name="console_replay"),
+    path("console/webhooks/reorder", console.reorder_messages, name="console_reorder"),
+    path("console/webhooks/hold", console.hold_delivery, name="console_hold"),
+    path("console/webhooks/deliver", console.deliver_now, name="console_deliver"),
+    path("console/faults", console.add_fault, name="console_add_fault"),
+    path("console/faults/clear", console.clear_faults, name="console_clear_faults"),
     re_path(r"^codat/companies/?$", api.companies, name="api_companies"),
     re_path(rf"^codat/companies/(?P<company_id>{_ID})/?$", api.company, name="api_company"),
     re_path(

@@ -84,6 +84,9 @@ class Connection(models.Model):
     # generatedDate of the newest Codat webhook applied to the status above. An event that is
     # not newer is stale and must not roll the status back (W6); null until a webhook applies.
     status_event_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the members were told this connection's access had expired; cleared when it is
+    # linked again, so each expiry is announced once.
+    access_lost_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = ConnectionQuerySet.as_manager()
 

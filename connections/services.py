@@ -168,15 +168,37 @@ def _connection_from_codat(
     return connection
 
 
+def access_change_notify(connection: Connection, *, before: str) -> None:
+    """Tell the company's members, once, when a connection's access expires, and again when it
+    is back. Called as the status changes (unsaved); the mail goes after the commit."""
+    from connections import notifications
+
+    after = connection.status
+    if after == Connection.Status.DEAUTHORIZED and connection.access_lost_notified_at is None:
+        connection.access_lost_notified_at = timezone.now()
+        transaction.on_commit(lambda: notifications.access_lost(connection_id=connection.pk))
+    elif after == Connection.Status.LINKED and before in (
+        Connection.Status.DEAUTHORIZED,
+        Connection.Status.UNLINKED,
+    ):
+        connection.access_lost_notified_at = None
+        transaction.on_commit(lambda: notifications.access_restored(connection_id=connection.pk))
+
+
 def _apply_codat_state(connection: Connection, codat: codat_types.Connection) -> bool:
     """Copy Codat's view of a connection onto our row (unsaved). Returns True if it changed."""
     changed = False
     if connection.status != Connection.Status.DELETED and codat.status != connection.status:
+        before = connection.status
+        now = timezone.now()
         connection.status = codat.status
-        connection.status_changed_at = timezone.now()
+        connection.status_changed_at = now
+        # What Codat says now outranks any webhook generated before now (W6).
+        connection.status_event_at = max(filter(None, [connection.status_event_at, now]))
         changed = True
         if codat.status == Connection.Status.LINKED and connection.linked_at is None:
-            connection.linked_at = timezone.now()
+            connection.linked_at = now
+        access_change_notify(connection, before=before)
     if codat.last_sync and codat.last_sync != connection.last_sync:
         connection.last_sync = codat.last_sync
         changed = True

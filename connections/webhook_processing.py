@@ -350,6 +350,7 @@ def _connection_status_change(
             "last_sync",
             "last_error",
             "status_event_at",
+            "access_lost_notified_at",
         ]
     )
     logger.info(

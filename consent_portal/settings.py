@@ -64,6 +64,8 @@ _DEV_WEBHOOK_SECRET = "whsec_Y29uc2VudC1wb3J0YWwtc2FuZGJveC13ZWJob29rcw=="
 CODAT_WEBHOOK_SECRETS = env(
     "CODAT_WEBHOOK_SECRET", default=_DEV_WEBHOOK_SECRET if CODAT_SANDBOX_ENABLED else ""
 ).split()
+# Webhook bodies above this size are refused before verification (B2).
+CODAT_WEBHOOK_MAX_BODY_BYTES = env.int("CODAT_WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
 # The redirect URL to paste into Codat's portal (Settings > Auth flow > Redirects). Codat fills
 # the placeholders; our own `state` travels through `{state}` as a custom Link URL parameter.
 CODAT_REDIRECT_URL_TEMPLATE = (

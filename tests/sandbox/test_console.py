@@ -1,4 +1,4 @@
-"""The console at /sandbox/ lists what the sandbox holds, read-only."""
+"""The console page at /sandbox/ lists what the sandbox holds; its actions are tested apart."""
 
 from __future__ import annotations
 
@@ -26,5 +26,6 @@ def test_the_console_says_when_there_is_nothing_yet(client, db):
     assert "No sandbox companies yet" in client.get("/sandbox/").content.decode()
 
 
-def test_the_console_is_read_only(client, db):
+def test_the_console_page_itself_changes_nothing(client, db):
+    # Every action has its own POST URL; the page only answers GET.
     assert client.post("/sandbox/").status_code == 405
