@@ -579,3 +579,50 @@ def data_status_refresh(*, connection: Connection, client: CodatClient | None = 
                     sync.last_success_at = status.last_successful_sync or now
                 sync.save()
     return True
+
+
+# --- reconciliation: repairing what missed webhooks left stale --------------------------------
+
+
+def codat_reconcile(*, company: Company, client: CodatClient | None = None) -> list[str]:
+    """Bring one company's connections and sync states in line with what Codat says now.
+
+    Returns a line per change. Connections Codat no longer has become `Deleted`; the rest take
+    Codat's status; data types take Codat's dataStatus (never rolling back a newer webhook).
+    """
+    from connections.models import DataSync
+
+    if client is None:
+        with get_client() as own_client:
+            return codat_reconcile(company=company, client=own_client)
+    if not company.codat_company_id:
+        return []
+    changes: list[str] = []
+    at_codat = {c.id: c for c in client.list_all_connections(str(company.codat_company_id))}
+    for connection in Connection.objects.for_company(company).current():
+        codat = at_codat.get(str(connection.codat_connection_id))
+        if codat is None:
+            _mark_deleted(connection)
+            changes.append(f"{company.name}: {connection.platform_name} gone at Codat -> Deleted")
+            continue
+        before = connection.status
+        if _apply_codat_state(connection, codat):
+            connection.save()
+            if connection.status != before:
+                changes.append(
+                    f"{company.name}: {connection.platform_name} {before} -> {connection.status}"
+                )
+    syncs_before = dict(
+        DataSync.objects.filter(connection__company=company).values_list("id", "status")
+    )
+    for connection in Connection.objects.for_company(company).filter(
+        status=Connection.Status.LINKED
+    ):
+        data_status_refresh(connection=connection, client=client)
+    for sync in DataSync.objects.filter(connection__company=company).select_related("connection"):
+        if syncs_before.get(sync.id) != sync.status:
+            changes.append(
+                f"{company.name}: {sync.connection.platform_name} {sync.data_type} "
+                f"{syncs_before.get(sync.id) or 'unknown'} -> {sync.status}"
+            )
+    return changes

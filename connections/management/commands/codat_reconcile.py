@@ -1,0 +1,31 @@
+"""Repair what missed webhooks left stale: read every company's connections and data status
+from Codat and apply them. Prints each change; safe to run at any time."""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand
+
+from codat.errors import CodatError
+from companies.models import Company
+from connections.services import codat_reconcile
+
+
+class Command(BaseCommand):
+    help = "Read every company's connections and data status from Codat and repair our copy."
+
+    def handle(self, *args, **options) -> None:
+        companies = Company.objects.filter(codat_company_id__isnull=False).order_by("name")
+        changed = failed = 0
+        for company in companies:
+            try:
+                changes = codat_reconcile(company=company)
+            except CodatError as exc:
+                failed += 1
+                self.stderr.write(f"{company.name}: Codat failed ({exc}); try again later")
+                continue
+            for line in changes:
+                self.stdout.write(line)
+            changed += len(changes)
+        self.stdout.write(
+            f"Reconciled {companies.count()} companies: {changed} changes, {failed} failed."
+        )
