@@ -11,7 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from connections.models import Connection
-from tests.fakes import codat_connection, error_body
+from tests.fakes import codat_connection, error_body, link
 
 pytestmark = pytest.mark.django_db
 
@@ -19,17 +19,7 @@ CODAT_COMPANY = "0498e921-9b53-4396-a412-4f2f5983b0a2"
 
 
 def make_connection(company, *, status="Linked", key="gbol", name="Xero", source="Accounting"):
-    if not company.codat_company_id:
-        company.codat_company_id = uuid.uuid4()
-        company.save()
-    return Connection.objects.create(
-        company=company,
-        codat_connection_id=uuid.uuid4(),
-        platform_key=key,
-        platform_name=name,
-        source_type=source,
-        status=status,
-    )
+    return link(company, source_type=source, key=key, name=name, status=status)
 
 
 @pytest.fixture
