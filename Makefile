@@ -38,5 +38,11 @@ test: $(STAMP) .env lint
 test-postgres: $(STAMP)
 	DATABASE_URL=$(POSTGRES_URL) $(BIN)/pytest
 
+# Webhook intake vs a trivial view under gunicorn on loopback: a measurement, not a test (W5).
+# It makes and drops its own database; results also go to bench/results/ (ignored by git).
+# More options: make bench BENCH_ARGS="--database-url $(POSTGRES_URL) --known-company"
+bench: $(STAMP)
+	$(BIN)/python bench/webhook_intake.py --json $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache

@@ -57,7 +57,9 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 RESULTS_DIR = BASE_DIR / "bench" / "results"
 HOST = "127.0.0.1"
 WEBHOOK_PATH = "/webhooks/codat/"
-DEFAULT_TRIVIAL_PATH = "/healthz"
+# The trivial view: a JSON one if the app has it, else the plain-text liveness check.
+TRIVIAL_JSON_PATH = "/healthz.json"
+TRIVIAL_FALLBACK_PATH = "/healthz"
 DEFAULT_TASKS_BACKEND = "django_tasks.backends.immediate.ImmediateBackend"
 DEFAULT_PG_DATABASE = "bench_consent_portal"
 GOAL_THROUGHPUT_RATIO = 0.5
@@ -174,8 +176,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--trivial-path",
-        default=DEFAULT_TRIVIAL_PATH,
-        help=f"the trivial view to compare with, fetched with GET ({DEFAULT_TRIVIAL_PATH})",
+        default="",
+        help=(
+            "the trivial view to compare with, fetched with GET. Default: "
+            f"{TRIVIAL_JSON_PATH} if it answers 200 with JSON, else {TRIVIAL_FALLBACK_PATH}"
+        ),
     )
     parser.add_argument(
         "--env",
@@ -195,7 +200,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         const="",
         default=None,
         metavar="FILE",
-        help="also write the results as JSON (default file: bench/results/webhook_intake-<UTC>.json)",
+        help="also write the results as JSON (default: bench/results/webhook_intake-<UTC>.json)",
     )
     args = parser.parse_args(argv)
     for name in ("requests", "concurrency", "rounds", "workers", "threads", "connections"):
@@ -203,7 +208,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             parser.error(f"--{name} must be at least 1")
     if args.warmup < 0 or args.max_seconds <= 0:
         parser.error("--warmup must be ≥ 0 and --max-seconds > 0")
-    if not args.trivial_path.startswith("/"):
+    if args.trivial_path and not args.trivial_path.startswith("/"):
         parser.error("--trivial-path must start with /")
     for item in args.env:
         if "=" not in item:
@@ -361,10 +366,12 @@ STORED_SUMMARY = """
 import json
 from django.db.models import Count
 from connections.models import Connection, WebhookEvent
+def by_status(model):
+    return dict(model.objects.values_list("status").order_by().annotate(n=Count("pk")))
 print(json.dumps({
     "webhook_events": WebhookEvent.objects.count(),
-    "by_status": dict(WebhookEvent.objects.values_list("status").order_by().annotate(n=Count("pk"))),
-    "connections_by_status": dict(Connection.objects.values_list("status").order_by().annotate(n=Count("pk"))),
+    "by_status": by_status(WebhookEvent),
+    "connections_by_status": by_status(Connection),
 }))
 """
 
@@ -409,17 +416,40 @@ def wait_until_serving(process: subprocess.Popen[bytes], port: int, log_path: Pa
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise BenchError(f"gunicorn exited with {process.returncode}:\n{tail(log_path)}")
-        connection = http.client.HTTPConnection(HOST, port, timeout=2)
-        try:
-            connection.request("GET", "/healthz")
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        finally:
-            connection.close()
+        if probe(port, "/healthz", timeout=2)[0] == 200:
+            return
         time.sleep(0.1)
     raise BenchError(f"gunicorn did not answer /healthz within 30 s:\n{tail(log_path)}")
+
+
+def probe(port: int, path: str, timeout: float = REQUEST_TIMEOUT_SECONDS) -> tuple[int, str]:
+    """(status, content type) of one GET; (0, "") if nothing answered."""
+    connection = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        return response.status, response.getheader("Content-Type", "")
+    except (OSError, http.client.HTTPException):
+        return 0, ""
+    finally:
+        connection.close()
+
+
+def choose_trivial_path(port: int, requested: str) -> tuple[str, str]:
+    """The trivial view's path and how it was chosen."""
+    if requested:
+        status, content_type = probe(port, requested)
+        return requested, f"as asked; answers {status} {content_type}"
+    status, content_type = probe(port, TRIVIAL_JSON_PATH)
+    if status == 200 and content_type.startswith("application/json"):
+        return TRIVIAL_JSON_PATH, "a trivial JSON view"
+    status, content_type = probe(port, TRIVIAL_FALLBACK_PATH)
+    return (
+        TRIVIAL_FALLBACK_PATH,
+        f"no trivial JSON view at {TRIVIAL_JSON_PATH}, so the plain-text liveness check "
+        f"instead (answers {status} {content_type})",
+    )
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -440,11 +470,15 @@ def tail(path: Path, lines: int = 30) -> str:
         return "(no log)"
 
 
-def log_summary(path: Path) -> dict[str, object]:
-    """Counts of WARNING/ERROR/CRITICAL lines in the server log and of the exceptions logged."""
+def log_summary(path: Path, offset: int = 0) -> dict[str, object]:
+    """Counts of WARNING/ERROR/CRITICAL lines in the server log from `offset` (bytes) on, and
+    of the exceptions logged."""
     levels: Counter[str] = Counter()
     exceptions: Counter[str] = Counter()
-    for line in path.read_text(errors="replace").splitlines():
+    with path.open("rb") as log:
+        log.seek(offset)
+        text = log.read().decode(errors="replace")
+    for line in text.splitlines():
         if _EXCEPTION_LINE.match(line):
             exceptions[line.strip()[:200]] += 1
         elif match := _LOG_LEVEL.search(line[:80]):
@@ -690,9 +724,9 @@ def rounds_of(total: int, rounds: int) -> list[int]:
 
 
 def drive(
-    args: argparse.Namespace, port: int, webhooks: WebhookFactory
+    args: argparse.Namespace, port: int, trivial_path: str, webhooks: WebhookFactory
 ) -> tuple[TargetResult, TargetResult, bool]:
-    trivial = Request("GET", args.trivial_path)
+    trivial = Request("GET", trivial_path)
     deadline = time.monotonic() + args.max_seconds
     cut_short = False
 
@@ -720,7 +754,7 @@ def drive(
         if cut_short:
             break
     return (
-        TargetResult.from_phases("trivial view", f"GET {args.trivial_path}", trivial_phases),
+        TargetResult.from_phases("trivial view", f"GET {trivial_path}", trivial_phases),
         TargetResult.from_phases("webhook intake", f"POST {WEBHOOK_PATH}", webhook_phases),
         cut_short,
     )
@@ -748,13 +782,23 @@ def print_report(report: dict[str, object], results: Sequence[TargetResult]) -> 
         f"  server      gunicorn {config['gunicorn_workers']} worker(s) x "
         f"{config['gunicorn_threads']} thread(s), {config['database']}"
     )
-    print(f"  tasks       {config['tasks_backend']}")
+    print(f"  trivial     {config['trivial_view']}")
+    tasks = config["tasks_backend"]
+    if tasks == DEFAULT_TASKS_BACKEND:
+        tasks += " (processing runs in the request, after the commit)"
+    else:
+        tasks += " (no worker runs during the bench: events are only queued)"
+    print(f"  tasks       {tasks}")
     print(
         f"  load        {config['requests']} requests per target in {config['rounds']} "
         f"alternating rounds after {config['warmup']} warm-up, {config['concurrency']} "
         f"connections; webhooks: {config['webhook_company']}"
     )
-    print(f"  machine     {config['cpus']} CPU(s), Python {config['python']}, {config['machine']}")
+    print(
+        f"  machine     {config['cpus']} CPU(s), load average {config['load_average_before']} "
+        f"before, {config['load_average_after']} after; Python {config['python']}, "
+        f"{config['machine']}"
+    )
     print()
     header = (
         f"{'target':<16}{'request':<26}{'sent':>6}{'2xx':>6}{'errors':>7}{'req/s':>9}"
@@ -837,6 +881,7 @@ def write_json(report: dict[str, object], target: str) -> Path:
 
 
 def bench(args: argparse.Namespace) -> dict[str, object]:
+    load_before = round(os.getloadavg()[0], 2)
     secret = random_webhook_secret()
     port = free_port()
     known = None
@@ -862,10 +907,14 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
             log_path = work / "gunicorn.log"
             print(f"gunicorn on http://{HOST}:{port} …", flush=True)
             with gunicorn_server(env, port, args.workers, args.threads, log_path):
-                print("measuring …", flush=True)
-                trivial, webhook, cut_short = drive(args, port, WebhookFactory(secret, known))
+                trivial_path, trivial_chosen = choose_trivial_path(port, args.trivial_path)
+                log_offset = log_path.stat().st_size  # the summary covers the load only
+                print(f"measuring; trivial view GET {trivial_path} …", flush=True)
+                trivial, webhook, cut_short = drive(
+                    args, port, trivial_path, WebhookFactory(secret, known)
+                )
             stored = json.loads(django_shell(env, STORED_SUMMARY).strip().splitlines()[-1])
-            server_log = log_summary(log_path)
+            server_log = log_summary(log_path, log_offset)
             if args.server_log:
                 shutil.copyfile(log_path, args.server_log)
 
@@ -886,6 +935,7 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
             "max_seconds": args.max_seconds,
             "database": described,
             "tasks_backend": args.tasks_backend,
+            "trivial_view": f"GET {trivial_path}: {trivial_chosen}",
             "webhook_company": (
                 f"a known company, {args.connections} connections"
                 if known
@@ -893,6 +943,8 @@ def bench(args: argparse.Namespace) -> dict[str, object]:
             ),
             "extra_env": args.env,
             "cpus": os.cpu_count(),
+            "load_average_before": load_before,
+            "load_average_after": round(os.getloadavg()[0], 2),
             "python": platform.python_version(),
             "machine": platform.platform(terse=True),
         },

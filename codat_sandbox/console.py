@@ -95,6 +95,8 @@ def console(request: HttpRequest) -> HttpResponse:
                         for entry in connection.data_connection_errors
                         if entry.get("status") == "Active"
                     ],
+                    "last_sync": syncs.last_successful_sync(connection.datasets.all(), now)
+                    or connection.last_sync,
                     "can_expire": connection.status == SandboxConnection.Status.LINKED,
                     "data_types": integration.data_types if integration else (),
                 }

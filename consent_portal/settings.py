@@ -53,6 +53,10 @@ CODAT_BASE_URL = env(
 # In sandbox mode the client talks to the sandbox inside this process (httpx's WSGI transport),
 # so nothing waits on a socket to itself. Set false to go over HTTP like any other client.
 CODAT_SANDBOX_IN_PROCESS = env.bool("CODAT_SANDBOX_IN_PROCESS", default=True)
+# Where the sandbox sends its signed webhooks, and how: "thread" delivers them from a daemon
+# thread under runserver/gunicorn; "off" leaves them for the console's "Send due webhooks now".
+CODAT_SANDBOX_WEBHOOK_URL = env("CODAT_SANDBOX_WEBHOOK_URL", default=f"{SITE_URL}/webhooks/codat/")
+CODAT_SANDBOX_WEBHOOK_PUMP = env("CODAT_SANDBOX_WEBHOOK_PUMP", default="thread")
 # Platform keys the sandbox reports as switched off (to try the "not supported" paths).
 CODAT_SANDBOX_DISABLED_INTEGRATIONS = env.list("CODAT_SANDBOX_DISABLED_INTEGRATIONS", default=[])
 # Total time one web request may spend talking to Codat, retries and waits included. It stays
