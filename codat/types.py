@@ -60,6 +60,21 @@ DATA_TYPES = (
     "commerce-transactions",
 )
 
+
+def source_type_of(data_type: str) -> str:
+    """The kind of connection that supplies a data type; Codat's key prefixes say it."""
+    if data_type.startswith("banking-"):
+        return "Banking"
+    if data_type.startswith("commerce-"):
+        return "Commerce"
+    return "Accounting"
+
+
+DATA_TYPES_BY_SOURCE_TYPE = {
+    kind: tuple(t for t in DATA_TYPES if source_type_of(t) == kind)
+    for kind in ("Accounting", "Banking", "Commerce")
+}
+
 # Dataset statuses that mean "still working"; every other status is final (API.md §6).
 IN_PROGRESS_DATASET_STATUSES = frozenset(
     {

@@ -13,74 +13,16 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.templatetags.static import static
 
+from codat.types import DATA_TYPES, DATA_TYPES_BY_SOURCE_TYPE
+
 # Codat's data type keys by source type (API.md §6). Codat's own sandboxes offer every type of
 # their kind; a few simulated platforms lack one or two (see the catalogue) so that the
 # NotSupported path can be tried. Those gaps are ours, not Codat's real coverage matrix.
-ACCOUNTING_DATA_TYPES = (
-    "accountTransactions",
-    "balanceSheet",
-    "bankAccounts",
-    "bankTransactions",
-    "billCreditNotes",
-    "billPayments",
-    "bills",
-    "cashFlowStatement",
-    "chartOfAccounts",
-    "company",
-    "creditNotes",
-    "customers",
-    "directCosts",
-    "directIncomes",
-    "invoices",
-    "itemReceipts",
-    "items",
-    "journalEntries",
-    "journals",
-    "paymentMethods",
-    "payments",
-    "profitAndLoss",
-    "purchaseOrders",
-    "salesOrders",
-    "suppliers",
-    "taxRates",
-    "trackingCategories",
-    "transfers",
-)
-BANKING_DATA_TYPES = (
-    "banking-accountBalances",
-    "banking-accounts",
-    "banking-transactionCategories",
-    "banking-transactions",
-)
-COMMERCE_DATA_TYPES = (
-    "commerce-companyInfo",
-    "commerce-customers",
-    "commerce-disputes",
-    "commerce-locations",
-    "commerce-orders",
-    "commerce-paymentMethods",
-    "commerce-payments",
-    "commerce-productCategories",
-    "commerce-products",
-    "commerce-taxComponents",
-    "commerce-transactions",
-)
-DATA_TYPES_BY_SOURCE_TYPE = {
-    "Accounting": ACCOUNTING_DATA_TYPES,
-    "Banking": BANKING_DATA_TYPES,
-    "Commerce": COMMERCE_DATA_TYPES,
-}
+ACCOUNTING_DATA_TYPES = DATA_TYPES_BY_SOURCE_TYPE["Accounting"]
+BANKING_DATA_TYPES = DATA_TYPES_BY_SOURCE_TYPE["Banking"]
+COMMERCE_DATA_TYPES = DATA_TYPES_BY_SOURCE_TYPE["Commerce"]
 # Every key, in the order of Codat's `DataStatus.dataType` enum.
-ALL_DATA_TYPES = ACCOUNTING_DATA_TYPES + BANKING_DATA_TYPES + COMMERCE_DATA_TYPES
-
-
-def source_type_of(data_type: str) -> str:
-    """The source type a connection must have to supply `data_type` (by its key's prefix)."""
-    if data_type.startswith("banking-"):
-        return "Banking"
-    if data_type.startswith("commerce-"):
-        return "Commerce"
-    return "Accounting"
+ALL_DATA_TYPES = DATA_TYPES
 
 
 # The redirect's `clientId`: the GUID of "our Codat instance". Fixed, so redirect URLs are

@@ -28,9 +28,11 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from codat.types import source_type_of
+
 from . import webhooks
 from .errors import PULL_API, SandboxRuleError
-from .integrations import ALL_DATA_TYPES, get_integration, source_type_of
+from .integrations import ALL_DATA_TYPES, get_integration
 from .models import SandboxCompany, SandboxConnection, SandboxDataset, SandboxSyncSetting
 
 Outcome = SandboxDataset.Outcome

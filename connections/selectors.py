@@ -170,13 +170,14 @@ class SyncProgress:
 
 def sync_progress(connection: Connection) -> SyncProgress:
     """How far Codat has got reading the consented data types from this connection."""
-    from consents.data_types import describe, source_type_for
+    from codat.types import source_type_of
+    from consents.data_types import describe
     from consents.selectors import allowed_data_types
 
     expected = sorted(
         t
         for t in allowed_data_types(connection.company)
-        if source_type_for(t) == connection.source_type
+        if source_type_of(t) == connection.source_type
     )
     syncs = {s.data_type: s for s in DataSync.objects.filter(connection=connection)}
     items = [

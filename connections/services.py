@@ -551,8 +551,8 @@ def sync_progress_current(*, connection: Connection):
 def data_status_refresh(*, connection: Connection, client: CodatClient | None = None) -> bool:
     """Read Codat's dataStatus (company-wide, per data type) into the connection's DataSync
     rows for its kind of data. Never rolls a row back past a newer webhook (W6)."""
+    from codat.types import source_type_of
     from connections.models import DataSync
-    from consents.data_types import source_type_for
 
     if client is None:
         with get_client() as own_client:
@@ -565,7 +565,7 @@ def data_status_refresh(*, connection: Connection, client: CodatClient | None = 
     now = timezone.now()
     with transaction.atomic():
         for data_type, status in statuses.items():
-            if source_type_for(data_type) != connection.source_type or not status.current_status:
+            if source_type_of(data_type) != connection.source_type or not status.current_status:
                 continue
             sync, created = DataSync.objects.select_for_update().get_or_create(
                 connection=connection,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from codat.types import source_type_of
+
 
 @dataclass(frozen=True)
 class DataType:
@@ -17,7 +19,7 @@ class DataType:
 
     @property
     def source_type(self) -> str:
-        return source_type_for(self.key)
+        return source_type_of(self.key)
 
     def __str__(self) -> str:
         return f"{self.label} — {self.meaning}"
@@ -58,15 +60,6 @@ _WORDS = {
 DATA_TYPES: dict[str, DataType] = {
     key: DataType(key=key, label=label, meaning=meaning) for key, (label, meaning) in _WORDS.items()
 }
-
-
-def source_type_for(key: str) -> str:
-    """The kind of connection a data type is read from (Codat's key prefixes say it)."""
-    if key.startswith("banking-"):
-        return "Banking"
-    if key.startswith("commerce-"):
-        return "Commerce"
-    return "Accounting"
 
 
 def describe(keys) -> list[DataType]:

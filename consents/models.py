@@ -14,8 +14,9 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from codat.types import source_type_of
 from companies.models import Company
-from consents.data_types import describe, source_type_for
+from consents.data_types import describe
 
 BANKING_CONSENT_PERIOD = timedelta(days=90)
 
@@ -62,7 +63,7 @@ class Product(models.Model):
     def optional_source_types(self) -> list[str]:
         seen: list[str] = []
         for key in self.optional_data_types:
-            kind = source_type_for(key)
+            kind = source_type_of(key)
             if kind not in self.required_source_types and kind not in seen:
                 seen.append(kind)
         return seen
@@ -187,7 +188,7 @@ class Consent(models.Model):
 
     @property
     def banking_data_types(self) -> list[str]:
-        return [t for t in self.data_types if source_type_for(t) == "Banking"]
+        return [t for t in self.data_types if source_type_of(t) == "Banking"]
 
     @property
     def banking_expires_at(self):

@@ -7,9 +7,10 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from codat.types import source_type_of
 from companies.models import Company
 from connections.models import Connection
-from consents.data_types import describe, source_type_for
+from consents.data_types import describe
 from consents.models import Consent, ConsentEvent, ConsentText, Product
 
 
@@ -147,7 +148,7 @@ def withdraw_impact(company: Company, product: Product) -> WithdrawImpact:
     for data_type in describe(product.all_data_types):
         users = [c.product.name for c in others if data_type.key in c.data_types]
         (keep.append((data_type, users)) if users else stop.append(data_type))
-    still_needed_kinds = {source_type_for(t) for c in others for t in c.data_types}
+    still_needed_kinds = {source_type_of(t) for c in others for t in c.data_types}
     orphaned = [
         connection
         for connection in Connection.objects.for_company(company).current()

@@ -24,11 +24,11 @@ from django.utils import timezone
 
 from codat.client import CodatClient, get_client
 from codat.errors import CodatError, CodatRejected
-from codat.types import SyncSetting
+from codat.types import SyncSetting, source_type_of
 from companies.models import Company
 from connections.models import Connection
 from consents import selectors
-from consents.data_types import describe, source_type_for
+from consents.data_types import describe
 from consents.models import (
     CodatSyncState,
     Consent,
@@ -338,7 +338,7 @@ def codat_sync_settings_apply(*, company: Company, client: CodatClient | None = 
     newly_consented = [
         t
         for t in desired
-        if t not in state.applied_data_types and source_type_for(t) in linked_kinds
+        if t not in state.applied_data_types and source_type_of(t) in linked_kinds
     ]
     now = timezone.now()
     try:
