@@ -191,7 +191,7 @@ class CodatClient:
             "POST",
             f"/companies/{_seg(company_id)}/connections",
             json_body={"platformKey": platform_key},
-            parse=_connection,
+            parse=parse_connection,
         )
 
     # Codat: get-connection (GET /companies/{companyId}/connections/{connectionId})
@@ -199,7 +199,7 @@ class CodatClient:
         return self._call(
             "GET",
             f"/companies/{_seg(company_id)}/connections/{_seg(connection_id)}",
-            parse=_connection,
+            parse=parse_connection,
         )
 
     # Codat: list-connections (GET /companies/{companyId}/connections)
@@ -210,7 +210,7 @@ class CodatClient:
             "GET",
             f"/companies/{_seg(company_id)}/connections",
             params={"page": page, "pageSize": page_size},
-            parse=_page_of(_connection),
+            parse=_page_of(parse_connection),
         )
 
     # Codat: list-connections (GET /companies/{companyId}/connections), every page
@@ -234,7 +234,7 @@ class CodatClient:
             "PATCH",
             f"/companies/{_seg(company_id)}/connections/{_seg(connection_id)}",
             json_body={"status": "Unlinked"},
-            parse=_connection,
+            parse=parse_connection,
         )
 
     # --- Integrations ----------------------------------------------------------------------
@@ -729,11 +729,12 @@ def _company(data: Mapping[str, Any]) -> Company:
         created=parse_datetime(data.get("created")),
         last_sync=parse_datetime(data.get("lastSync")),
         tags=_tags(data.get("tags")),
-        connections=tuple(_connection(item) for item in data.get("dataConnections") or ()),
+        connections=tuple(parse_connection(item) for item in data.get("dataConnections") or ()),
     )
 
 
-def _connection(data: Mapping[str, Any]) -> Connection:
+def parse_connection(data: Mapping[str, Any]) -> Connection:
+    """A Codat `Connection` object (API or webhook payload) as our typed result."""
     return Connection(
         id=str(data["id"]),
         integration_id=_text(data, "integrationId"),
