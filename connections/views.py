@@ -208,9 +208,9 @@ def connection_detail(request: HttpRequest, connection_id) -> HttpResponse:
 @require_GET
 def connection_progress(request: HttpRequest, connection_id) -> HttpResponse:
     """The live part of the connection page, for htmx to poll; the whole page otherwise."""
-    if request.headers.get("HX-Request") != "true":
-        return redirect("connections:detail", connection_id=connection_id)
     connection = _connection_or_404(request, connection_id)
+    if request.headers.get("HX-Request") != "true":
+        return redirect("connections:detail", connection_id=connection.id)
     progress = services.sync_progress_current(connection=connection)
     return render(
         request,

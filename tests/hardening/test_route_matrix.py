@@ -1,0 +1,122 @@
+"""Matrices generated from the URLconf, so a new route cannot slip past them.
+
+T1: every customer route that takes an object id answers another company's customer with 404
+on GET and POST, and changes nothing. D4: every customer route that accepts POST refuses one
+without a CSRF token.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from connections.models import Connection, LinkAttempt
+from consents.models import ConsentEvent
+from tests.consents.conftest import grant
+from tests.fakes import link
+
+pytestmark = pytest.mark.django_db
+
+# Routes outside the customer's app: staff (admin), Codat (webhook), the sandbox.
+NOT_CUSTOMER_ROUTES = ("admin/", "webhooks/", "sandbox/")
+
+
+def _walk(resolver: URLResolver, prefix: str = ""):
+    for entry in resolver.url_patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            yield from _walk(entry, route)
+        elif isinstance(entry, URLPattern):
+            yield route, entry
+
+
+def customer_routes() -> list[str]:
+    return sorted(
+        route
+        for route, _ in _walk(get_resolver())
+        if not route.startswith(NOT_CUSTOMER_ROUTES) and not route.startswith("^")
+    )
+
+
+ID_ROUTES = [route for route in customer_routes() if "<uuid:" in route]
+
+
+def test_the_matrix_covers_the_routes_we_know_of():
+    assert "connections/<uuid:connection_id>/" in ID_ROUTES
+    assert "connections/<uuid:connection_id>/disconnect/" in ID_ROUTES
+    assert "connections/attempts/<uuid:attempt_id>/" in ID_ROUTES
+    assert len(ID_ROUTES) >= 6
+
+
+@pytest.fixture
+def acme_objects(owner_client, acme, lending):
+    """One object of Acme's for every kind of id a route takes."""
+    connection = link(acme, source_type="Banking", key="suuo", name="Plaid")
+    grant(owner_client, "lending")
+    attempt = LinkAttempt.objects.create(
+        state_hash=uuid.uuid4().hex,
+        user=acme.memberships.get().user,
+        company=acme,
+        connection=connection,
+        expires_at="2099-01-01T00:00:00Z",
+    )
+    return {"connection_id": connection.id, "attempt_id": attempt.id}
+
+
+def _url(route: str, ids: dict) -> str:
+    url = "/" + route
+    for name, value in ids.items():
+        url = url.replace(f"<uuid:{name}>", str(value))
+    assert "<" not in url, f"the matrix has no object for {route}"
+    return url
+
+
+def _state() -> tuple:
+    return (
+        sorted(Connection.objects.values_list("id", "status", "status_changed_at")),
+        ConsentEvent.objects.count(),
+        sorted(LinkAttempt.objects.values_list("id", "used_at")),
+    )
+
+
+@pytest.mark.parametrize("route", ID_ROUTES)
+def test_another_company_gets_404_and_changes_nothing(
+    outsider_client, acme_objects, fake_codat, route
+):
+    before = _state()
+    url = _url(route, acme_objects)
+
+    answers = {outsider_client.get(url).status_code, outsider_client.post(url).status_code}
+
+    # 404 for the method the route serves; 405 for the other, before any lookup.
+    assert 404 in answers and answers <= {404, 405}, (route, answers)
+    assert _state() == before
+    assert len(fake_codat.calls) == 0
+
+
+@pytest.mark.parametrize("route", customer_routes())
+def test_every_post_route_refuses_a_request_without_a_csrf_token(
+    owner, acme_objects, fake_codat, route
+):
+    placeholders = {
+        "<str:platform_key>": "gbol",
+        "<slug:slug>": "lending",
+        "<uidb64>": "MQ",
+        "<token>": "set-password",
+    }
+    for placeholder, value in placeholders.items():
+        route = route.replace(placeholder, value)
+    url = _url(route, acme_objects)
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(owner)
+    before = _state()
+
+    response = strict.post(url, {"agree": "on", "choice": "withdraw"})
+
+    # 403 from the CSRF check; 405 where the route takes no POST at all.
+    assert response.status_code in (403, 405), (url, response.status_code)
+    assert _state() == before
+    assert len(fake_codat.calls) == 0
