@@ -1,0 +1,39 @@
+"""Production runs webhook processing and sync-settings updates on the database task backend,
+with `manage.py db_worker`; the request only stores and enqueues."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.core.management import call_command
+
+from connections.models import Connection, WebhookEvent
+from tests.webhooks.conftest import connection_event
+
+pytestmark = pytest.mark.django_db
+
+DATABASE_BACKEND = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+
+def test_a_webhook_is_stored_and_queued_then_processed_by_the_worker(settings, deliver, xero):
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = DATABASE_BACKEND
+    event = connection_event("connection.connected", datetime.now(UTC) - timedelta(seconds=5))
+
+    response = deliver(event)
+
+    assert response.status_code == 202
+    stored = WebhookEvent.objects.get()
+    assert stored.status == WebhookEvent.Status.RECEIVED  # nothing processed in the request
+    assert DBTaskResult.objects.count() == 1
+    xero.refresh_from_db()
+    assert xero.status == Connection.Status.PENDING_AUTH
+
+    call_command("db_worker", batch=True, no_startup_delay=True, interval=0)
+
+    stored.refresh_from_db()
+    xero.refresh_from_db()
+    assert stored.status == WebhookEvent.Status.PROCESSED
+    assert xero.status == Connection.Status.LINKED
