@@ -8,6 +8,7 @@ unlinking) happens after the commit and never undoes the decision when Codat is 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -89,12 +90,17 @@ def client_ip(request: HttpRequest) -> str | None:
     configured (TRUSTED_PROXY_IP_HEADER), and then its right-most entry: the one our own proxy
     added, which a client cannot forge."""
     header = settings.TRUSTED_PROXY_IP_HEADER
+    candidates = []
     if header:
-        forwarded = request.META.get(header, "")
-        hops = [hop.strip() for hop in forwarded.split(",") if hop.strip()]
-        if hops:
-            return hops[-1]
-    return request.META.get("REMOTE_ADDR") or None
+        hops = [hop.strip() for hop in request.META.get(header, "").split(",") if hop.strip()]
+        candidates += hops[-1:]
+    candidates.append(request.META.get("REMOTE_ADDR", ""))
+    for candidate in candidates:
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            continue  # garbage in a header must not stop a decision being recorded
+    return None
 
 
 def text_hash(body: str) -> str:

@@ -274,3 +274,12 @@ def test_inactive_and_unknown_products_are_404(owner_client, lending):
     assert owner_client.get("/products/lending/consent/").status_code == 404
     assert owner_client.post("/products/lending/consent/", {"agree": "on"}).status_code == 404
     assert owner_client.get("/products/nope/").status_code == 404
+
+
+def test_a_garbled_forwarded_header_falls_back_to_the_peer_address(owner_client, lending, settings):
+    settings.TRUSTED_PROXY_IP_HEADER = "HTTP_X_FORWARDED_FOR"
+
+    response = grant(owner_client, "lending", HTTP_X_FORWARDED_FOR="<script>, not-an-ip")
+
+    assert response.status_code == 302
+    assert ConsentEvent.objects.get().ip_address == "127.0.0.1"
