@@ -20,6 +20,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from django_tasks_db.backend import DatabaseBackend
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
@@ -120,6 +121,16 @@ def _enqueue_processing(event_id: str) -> None:
     process_codat_webhook.enqueue(event_id)
 
 
+def _queue_processing(event_id: str) -> None:
+    """A backend that keeps its queue in our database joins the intake's transaction: one
+    commit stores the event and its task. Any other (the immediate backend, RQ) is handed the
+    task after the commit, so it never sees an uncommitted row."""
+    if isinstance(process_codat_webhook.get_backend(), DatabaseBackend):
+        _enqueue_processing(event_id)
+    else:
+        transaction.on_commit(partial(_enqueue_processing, event_id), robust=True)
+
+
 def webhook_event_receive(*, webhook_id: str, body: bytes) -> bool:
     """Store a verified message once; True if it is new and processing was queued.
 
@@ -136,7 +147,7 @@ def webhook_event_receive(*, webhook_id: str, body: bytes) -> bool:
             logger.info(
                 "Codat webhook %s stored (%s)", webhook_id, event.event_type or "no event type"
             )
-            transaction.on_commit(partial(_enqueue_processing, str(event.pk)), robust=True)
+            _queue_processing(str(event.pk))
     except IntegrityError:
         logger.info("Codat webhook %s is a duplicate delivery; acknowledged", webhook_id)
         return False

@@ -84,8 +84,8 @@ def test_the_health_check_answers_ok_without_login_or_any_database_access():
     response = Client().get("/healthz")
 
     assert response.status_code == 200
-    assert response.content == b"ok"
-    assert response["Content-Type"].startswith("text/plain")
+    assert response.json() == {"status": "ok"}
+    assert response["Content-Type"] == "application/json"
 
 
 @pytest.mark.django_db
