@@ -260,6 +260,9 @@ def app_environment(
             "CODAT_WEBHOOK_SECRET": webhook_secret,
             "CODAT_SANDBOX_WEBHOOK_PUMP": "off",
             "TASKS_BACKEND": tasks_backend,
+            # Production requires a shared cache (rate limits); neither measured path uses it,
+            # so a Redis that is not running costs nothing here. `--env CACHE_URL=…` overrides.
+            "CACHE_URL": "redis://127.0.0.1:6379/15",
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -21,9 +21,11 @@ from django.http import (
 )
 from django.shortcuts import redirect, render
 from django.template import loader
+from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import requires_csrf_token
 from django.views.decorators.http import require_http_methods, require_safe
+from django_ratelimit.decorators import ratelimit
 
 from companies.forms import EmailAuthenticationForm, SignupForm
 from companies.selectors import company_for_user
@@ -38,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
+@ratelimit(key="ip", rate="10/h", method="POST", group="signup")
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("home")
@@ -61,6 +64,11 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/signup.html", {"form": form})
 
 
+# Guessing passwords costs: per address, and per account whatever the address (D5).
+@method_decorator(ratelimit(key="ip", rate="20/m", method="POST", group="login-ip"), name="post")
+@method_decorator(
+    ratelimit(key="post:username", rate="5/m", method="POST", group="login-user"), name="post"
+)
 class LoginView(auth_views.LoginView):
     # Django's view checks `next` with url_has_allowed_host_and_scheme(), so an off-site
     # or scheme-relative target falls back to LOGIN_REDIRECT_URL (R4). It does not bounce
@@ -77,6 +85,9 @@ class LogoutView(auth_views.LogoutView):
         return response
 
 
+@method_decorator(
+    ratelimit(key="ip", rate="5/h", method="POST", group="password-reset"), name="post"
+)
 class PasswordResetView(auth_views.PasswordResetView):
     def form_valid(self, form: PasswordResetForm) -> HttpResponse:
         # Links in the mail are built from SITE_URL, not the request's Host header, so a
@@ -112,6 +123,19 @@ def healthz(request: HttpRequest) -> HttpResponse:
     # so a slow database does not make the load balancer pull every server at once. (It is
     # also the trivial baseline `make bench` compares the webhook intake with.)
     return JsonResponse({"status": "ok"})
+
+
+def rate_limited(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """Too many attempts in a short time (RATELIMIT_VIEW): 429 with a way forward."""
+    logger.warning(
+        "Rate limit hit: %s %s user=%s",
+        request.method,
+        request.path,
+        getattr(request.user, "pk", None),
+    )
+    response = render(request, "429.html", status=429)
+    response["Retry-After"] = "60"
+    return response
 
 
 # --- Error pages -----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_ratelimit.decorators import ratelimit
 
 from codat.errors import CodatError, CodatRateLimited, CodatUnavailable
 from companies.selectors import current_company
@@ -95,8 +96,13 @@ def picker(request: HttpRequest) -> HttpResponse:
     )
 
 
+# Each click may create things at Codat and spends its quota (D5).
+CONNECT_RATE = "20/h"
+
+
 @login_required
 @require_POST
+@ratelimit(key="user", rate=CONNECT_RATE, method="POST", group="codat-link")
 def connect(request: HttpRequest, platform_key: str) -> HttpResponse:
     company = current_company(request)
     if not PLATFORM_KEY.match(platform_key):
@@ -230,6 +236,7 @@ def connection_check(request: HttpRequest, connection_id) -> HttpResponse:
 
 @login_required
 @require_POST
+@ratelimit(key="user", rate=CONNECT_RATE, method="POST", group="codat-link")
 def connection_reconnect(request: HttpRequest, connection_id) -> HttpResponse:
     connection = _connection_or_404(request, connection_id)
     try:

@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "csp",
     "django_tasks",
     "django_tasks_db",
+    "django_ratelimit",
     "companies",
     "connections",
     "consents",
@@ -109,6 +110,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Turns a rate-limited request into RATELIMIT_VIEW's 429 page.
+    "django_ratelimit.middleware.RatelimitMiddleware",
 ]
 
 ROOT_URLCONF = "consent_portal.urls"
@@ -150,7 +153,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Rate limits and the dataStatus polling throttle live in the cache, so production needs one
+# that every server shares (Redis: CACHE_URL=redis://…); the system checks refuse a
+# per-process cache there. Locally and in tests a per-process one is fine.
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
+RATELIMIT_VIEW = "companies.views.rate_limited"
+RATELIMIT_IP_META_KEY = "companies.requests.client_ip"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -227,6 +235,8 @@ CSRF_FAILURE_VIEW = "companies.views.csrf_failure"
 # HSTS preload is an operator's commitment that is hard to undo, opted into with
 # DJANGO_HSTS_PRELOAD; until then W021 is an accepted exception (D1).
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+if DEBUG or TESTING:
+    SILENCED_SYSTEM_CHECKS += ["django_ratelimit.E003", "django_ratelimit.W001"]
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": ["'self'"],

@@ -8,7 +8,6 @@ unlinking) happens after the commit and never undoes the decision when Codat is 
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from codat.client import CodatClient, get_client
 from codat.errors import CodatError, CodatRejected
 from codat.types import SyncSetting, source_type_of
 from companies.models import Company
+from companies.requests import client_ip
 from connections.models import Connection
 from consents import selectors
 from consents.data_types import describe
@@ -83,24 +83,6 @@ class RequestMeta:
             user_agent=request.META.get("HTTP_USER_AGENT", "")[:500],
             request_id=request.META.get("HTTP_X_REQUEST_ID", "")[:100] or uuid.uuid4().hex,
         )
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    """The customer's address. Behind a proxy, the header it sets is trusted only when
-    configured (TRUSTED_PROXY_IP_HEADER), and then its right-most entry: the one our own proxy
-    added, which a client cannot forge."""
-    header = settings.TRUSTED_PROXY_IP_HEADER
-    candidates = []
-    if header:
-        hops = [hop.strip() for hop in request.META.get(header, "").split(",") if hop.strip()]
-        candidates += hops[-1:]
-    candidates.append(request.META.get("REMOTE_ADDR", ""))
-    for candidate in candidates:
-        try:
-            return str(ipaddress.ip_address(candidate))
-        except ValueError:
-            continue  # garbage in a header must not stop a decision being recorded
-    return None
 
 
 def text_hash(body: str) -> str:

@@ -14,6 +14,7 @@ from django.test import Client
 from codat.client import CodatClient
 from companies.models import Company, Membership
 from connections import services as connection_services
+from connections.models import Integration
 from consents import services as consent_services
 from consents.db import create_triggers, drop_triggers
 from consents.models import Product
@@ -27,6 +28,15 @@ PASSWORD = "correct horse battery staple 42"
 def _plain_http_in_tests(settings):
     # Production settings redirect every page to HTTPS; the hardening tests turn it back on.
     settings.SECURE_SSL_REDIRECT = False
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    # Rate-limit counters and throttles live in the (per-process) cache: no test inherits
+    # another's.
+    from django.core.cache import cache
+
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)
@@ -148,3 +158,21 @@ def insights(db) -> Product:
 @pytest.fixture
 def lending(db) -> Product:
     return Product.objects.get(slug="lending")
+
+
+@pytest.fixture
+def catalogue(db):
+    """Our copy of the catalogue, fresh, so the picker and connect need no Codat call."""
+    rows = [
+        ("mqjo", "Sandbox", "Accounting"),
+        ("gbol", "Xero", "Accounting"),
+        ("qhyg", "QuickBooks Online", "Accounting"),
+        ("qhnd", "Banking Sandbox", "Banking"),
+        ("suuo", "Plaid", "Banking"),
+        ("aiwb", "Commerce Sandbox", "Commerce"),
+        ("fztf", "Shopify", "Commerce"),
+    ]
+    return {
+        key: Integration.objects.create(key=key, name=name, source_type=source_type)
+        for key, name, source_type in rows
+    }

@@ -19,7 +19,7 @@ def production_environment(**overrides: str) -> dict[str, str]:
     inherited = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(("DJANGO_", "CODAT_", "SITE_URL", "LINK_STATE_"))
+        if not name.startswith(("DJANGO_", "CODAT_", "SITE_URL", "LINK_STATE_", "CACHE_URL"))
     }
     webhook_secret = base64.b64encode(secrets.token_bytes(32)).decode()
     return {
@@ -33,6 +33,8 @@ def production_environment(**overrides: str) -> dict[str, str]:
         "SITE_URL": "https://portal.example",
         "CODAT_API_KEY": "test-key",
         "CODAT_WEBHOOK_SECRET": f"whsec_{webhook_secret}",
+        # Rate limits need a cache every server shares; the check only reads the setting.
+        "CACHE_URL": "redis://127.0.0.1:6379/1",
         **overrides,
     }
 
@@ -76,3 +78,13 @@ def test_production_refuses_to_start_without_a_secret_key():
 
     assert result.returncode != 0
     assert "DJANGO_SECRET_KEY must be set" in result.stderr
+
+
+def test_a_per_process_cache_fails_the_deploy_check():
+    env = production_environment()
+    del env["CACHE_URL"]
+
+    result = run_deploy_check(env)
+
+    assert result.returncode != 0
+    assert "django_ratelimit.E003" in result.stdout + result.stderr

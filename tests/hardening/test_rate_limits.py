@@ -1,0 +1,71 @@
+"""Login, sign-up, password reset and Codat-spending actions are rate limited (D5)."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.test import Client
+
+from tests.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+
+def assert_rate_limited(response) -> None:
+    assert response.status_code == 429
+    assert "Too many attempts" in response.content.decode()
+    assert response["Retry-After"] == "60"
+
+
+def test_guessing_one_accounts_password_is_stopped_after_5_tries(owner, caplog):
+    client = Client()
+    for _ in range(5):
+        wrong = client.post("/accounts/login/", {"username": owner.email, "password": "nope"})
+        assert wrong.status_code == 200
+
+    with caplog.at_level(logging.WARNING):
+        sixth = client.post("/accounts/login/", {"username": owner.email, "password": PASSWORD})
+
+    assert_rate_limited(sixth)
+    assert "_auth_user_id" not in client.session  # even the right password waits
+    assert any("Rate limit hit: POST /accounts/login/" in r.getMessage() for r in caplog.records)
+    assert PASSWORD not in caplog.text
+
+
+def test_another_account_is_not_held_up_by_one_being_guessed(owner, outsider):
+    client = Client()
+    for _ in range(6):
+        client.post("/accounts/login/", {"username": owner.email, "password": "nope"})
+
+    response = client.post("/accounts/login/", {"username": outsider.email, "password": PASSWORD})
+
+    assert response.status_code == 302
+
+
+def test_sign_ups_from_one_address_are_limited(db):
+    client = Client()
+    for n in range(10):
+        client.post("/accounts/signup/", {"email": f"bot{n}@example.com"})
+
+    assert_rate_limited(client.post("/accounts/signup/", {"email": "bot@example.com"}))
+
+
+def test_password_reset_requests_are_limited(owner):
+    client = Client()
+    for _ in range(5):
+        assert client.post("/accounts/password-reset/", {"email": owner.email}).status_code == 302
+
+    assert_rate_limited(client.post("/accounts/password-reset/", {"email": owner.email}))
+
+
+def test_connect_clicks_that_spend_codat_quota_are_limited(owner_client, catalogue):
+    for _ in range(20):
+        assert owner_client.post("/connect/zzzz/").status_code == 404
+
+    assert_rate_limited(owner_client.post("/connect/gbol/"))
+
+
+def test_gets_are_never_limited(owner_client, catalogue):
+    for _ in range(30):
+        assert owner_client.get("/accounts/login/").status_code in (200, 302)
