@@ -31,6 +31,7 @@ from urllib.parse import quote
 
 import httpx
 
+from codat.breaker import CircuitBreaker
 from codat.errors import (
     CodatError,
     CodatNotFound,
@@ -101,10 +102,12 @@ class CodatClient:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         data_type_gate: DataTypeGate | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         # None means no consent source is wired in; _require_consent then refuses every type.
         self._data_type_gate = data_type_gate
+        self._breaker = breaker
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.budget = budget
@@ -399,6 +402,12 @@ class CodatClient:
 
         while True:
             attempt += 1
+            if self._breaker is not None and not self._breaker.allow():
+                error = last_error or CodatUnavailable(
+                    "Codat has been failing; not calling it for a while (circuit open)"
+                )
+                self._log_failure(error, method, path, attempt - 1)
+                raise error
             remaining = self.remaining_budget
             if remaining < MIN_ATTEMPT_SECONDS:
                 error = last_error or CodatUnavailable(
@@ -416,6 +425,7 @@ class CodatClient:
                     timeout=self._timeout(remaining),
                 )
             except httpx.TransportError as exc:
+                self._record(success=False)
                 never_sent = isinstance(exc, NOT_SENT_ERRORS)
                 error = CodatUnavailable(
                     f"Codat unreachable ({type(exc).__name__})",
@@ -429,6 +439,12 @@ class CodatClient:
                     continue
                 self._log_failure(error, method, path, attempt)
                 raise error from exc
+
+            # Any answer but a 5xx or 408 shows Codat is up (a 429 says nothing either way).
+            if response.status_code >= 500 or response.status_code == 408:
+                self._record(success=False)
+            elif response.status_code != 429:
+                self._record(success=True)
 
             if response.is_success:
                 if parse is None:
@@ -465,6 +481,14 @@ class CodatClient:
 
             self._log_failure(error, method, path, attempt)
             raise error
+
+    def _record(self, *, success: bool) -> None:
+        if self._breaker is None:
+            return
+        if success:
+            self._breaker.record_success()
+        else:
+            self._breaker.record_failure()
 
     def _timeout(self, remaining: float) -> httpx.Timeout:
         connect = min(self.connect_timeout, remaining)
@@ -574,6 +598,19 @@ def get_client(*, budget: float | None = None) -> CodatClient:
         read_timeout=settings.CODAT_READ_TIMEOUT_SECONDS,
         budget=settings.CODAT_REQUEST_BUDGET_SECONDS if budget is None else budget,
         data_type_gate=_consent_gate(),
+        breaker=_circuit_breaker(settings),
+    )
+
+
+def _circuit_breaker(settings: Any) -> CircuitBreaker | None:
+    from django.core.cache import cache
+
+    if settings.CODAT_CIRCUIT_FAIL_MAX <= 0:
+        return None
+    return CircuitBreaker(
+        cache,
+        fail_max=settings.CODAT_CIRCUIT_FAIL_MAX,
+        reset_timeout=settings.CODAT_CIRCUIT_RESET_SECONDS,
     )
 
 

@@ -37,3 +37,19 @@ def test_a_webhook_is_stored_and_queued_then_processed_by_the_worker(settings, d
     xero.refresh_from_db()
     assert stored.status == WebhookEvent.Status.PROCESSED
     assert xero.status == Connection.Status.LINKED
+
+
+def test_webhooks_are_still_accepted_while_the_codat_circuit_is_open(deliver, xero):
+    from django.core.cache import cache
+
+    from codat.breaker import CircuitBreaker
+
+    breaker = CircuitBreaker(cache, fail_max=1)
+    breaker.record_failure()
+    assert breaker.is_open
+
+    response = deliver(connection_event("connection.connected", datetime.now(UTC)))
+
+    assert response.status_code == 202
+    xero.refresh_from_db()
+    assert xero.status == Connection.Status.LINKED
