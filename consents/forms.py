@@ -5,6 +5,15 @@ from django import forms
 from consents.services import WITHDRAW_AND_DELETE, WITHDRAW_AND_DISCONNECT, WITHDRAW_ONLY
 
 
+class LinkableRadioSelect(forms.RadioSelect):
+    """Radios whose group answers to the first radio's id, so that the error summary's link
+    (`#{{ field.id_for_label }}`) goes to the question; Django gives a radio group no id of its
+    own, and the link would be a bare "#"."""
+
+    def id_for_label(self, id_, index=None):
+        return super().id_for_label(id_, "0" if index is None else index)
+
+
 class GrantForm(forms.Form):
     """Only the explicit agreement comes from the form. The product, the wording shown and the
     data types are the server's (C3, B4): any other posted field is ignored."""
@@ -18,7 +27,7 @@ class GrantForm(forms.Form):
 class WithdrawForm(forms.Form):
     choice = forms.ChoiceField(
         label="What would you like to do?",
-        widget=forms.RadioSelect,
+        widget=LinkableRadioSelect,
         error_messages={"required": "Choose one of the options."},
     )
 

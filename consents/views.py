@@ -150,9 +150,7 @@ def consent_withdraw(request: HttpRequest, slug: str) -> HttpResponse:
         except services.AlreadyWithdrawn:
             messages.info(request, f"Your consent for {product.name} was already withdrawn.")
             return redirect("consents:product", slug=slug)
-        messages.success(
-            request, f"Done. {product.name} no longer uses your data, from this moment."
-        )
+        messages.success(request, f"{product.name} no longer uses your data, from this moment.")
         for connection in result.disconnected:
             messages.success(request, f"{connection.platform_name} is disconnected.")
         for connection in result.failed:

@@ -6,19 +6,37 @@ unless BROWSER_TESTS_REQUIRED=1 (CI sets it), when they fail instead.
 
 Every page a test visits is watched: a console error, an uncaught exception or a
 Content-Security-Policy violation fails the test, and so does an HTML page served without the
-CSP header (which would make "no violations" meaningless).
+CSP header (which would make "no violations" meaningless). The one exception is Chromium's own
+console note about a page answered with an error status the test expects and declares
+(`watch.expect_error_page`): a form with errors is answered 400.
+
+Webhooks: no pump thread runs under pytest, so a test that needs the sandbox's webhooks asks
+for `deliver_webhooks`, which waits for them to fall due and delivers them (see `ServerGate`
+for why that happens with the live server held back).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from importlib import import_module
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+from django.apps import apps as django_apps
+from django.db.models import Max
 from django.test.utils import override_settings
+from django.utils import timezone
 from pytest_django.live_server_helper import LiveServer
+
+from codat_sandbox.models import SandboxWebhookMessage
+from codat_sandbox.webhooks import deliver_due
+from consents.models import Product
 
 try:
     from playwright.sync_api import Browser, ConsoleMessage, Page, Response, sync_playwright
@@ -91,6 +109,17 @@ def live_site(live_server, settings) -> str:
     return url
 
 
+@pytest.fixture
+def shipped_products(transactional_db) -> None:
+    """The products (and their consent texts) that a data migration ships.
+
+    A transactional test ends by flushing every table, so the next one finds no products.
+    Serialized rollback cannot put them back (it updates rows, and consent texts are
+    append-only), so they are created again here, as the migration creates them."""
+    if not Product.objects.exists():
+        import_module("consents.migrations.0003_products").create_products(django_apps, None)
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if sync_playwright is None:
@@ -113,9 +142,25 @@ class PageWatch:
 
     problems: list[str] = field(default_factory=list)
     pages: list[str] = field(default_factory=list)
+    # (path, status) of pages a test expects to be answered with an error status.
+    error_pages: set[tuple[str, int]] = field(default_factory=set)
+
+    def expect_error_page(self, path: str, status: int) -> None:
+        """The test expects `path` to be answered with `status` (a form with errors is answered
+        400, say). Chromium logs every page answered 4xx/5xx as a console error; for this page
+        and status that one message is not a problem. Call it before the request is made."""
+        self.error_pages.add((path, status))
+
+    def _expected_error_page(self, message: ConsoleMessage) -> bool:
+        status = re.fullmatch(
+            r"Failed to load resource: the server responded with a status of (\d+) \(.*\)",
+            message.text,
+        )
+        path = urlsplit(message.location.get("url", "")).path
+        return bool(status) and (path, int(status[1])) in self.error_pages
 
     def on_console(self, message: ConsoleMessage) -> None:
-        if message.type == "error":
+        if message.type == "error" and not self._expected_error_page(message):
             self.problems.append(f"console error on {message.page.url}: {message.text}")
 
     def on_page_error(self, error: Exception) -> None:
@@ -135,16 +180,110 @@ def watch() -> PageWatch:
     return PageWatch()
 
 
-@pytest.fixture
-def page(browser, live_site, watch) -> Iterator[Page]:
-    context = browser.new_context(base_url=live_site, locale="en-GB")
+def _watched_page(browser: Browser, live_site: str, watch: PageWatch, **options) -> Page:
+    """A page in a new browser context, every problem it meets reported to `watch`."""
+    context = browser.new_context(base_url=live_site, locale="en-GB", **options)
     context.set_default_timeout(10_000)
     context.add_init_script(script=REPORT_CSP_VIOLATIONS)
     page = context.new_page()
     page.on("console", watch.on_console)
     page.on("pageerror", watch.on_page_error)
     page.on("response", watch.on_response)
+    return page
+
+
+@pytest.fixture
+def page(browser, live_site, watch) -> Iterator[Page]:
+    page = _watched_page(browser, live_site, watch)
     yield page
-    context.close()
+    page.context.close()
     if watch.problems:
         pytest.fail("The browser reported problems:\n" + "\n".join(watch.problems), pytrace=False)
+
+
+@pytest.fixture
+def another_page(browser, live_site, watch, page) -> Iterator[Callable[..., Page]]:
+    """Opens more pages, each in its own context (e.g. `java_script_enabled=False`, or
+    `storage_state=page.context.storage_state()` to be the same signed-in customer). They are
+    watched like `page`, and closed before `page` reports what the watch saw."""
+    contexts = []
+
+    def open_page(**options) -> Page:
+        new = _watched_page(browser, live_site, watch, **options)
+        contexts.append(new.context)
+        return new
+
+    yield open_page
+    for context in contexts:
+        context.close()
+
+
+class ServerGate:
+    """Holds the live server's requests back while the test thread works on the database.
+
+    With SQLite the server's threads and the test share one in-memory database connection. That
+    is harmless while the browser waits for the test, but a page that polls (htmx) keeps
+    requesting in the background, and two threads inside transactions on one connection
+    interleave their BEGINs, savepoints and COMMITs. Inside `with gate:` no request is being
+    handled (a request's response body is built, and the request finished, inside the gate).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+
+    def wrap(self, app: Callable) -> Callable:
+        def gated_app(environ, start_response):
+            with self._lock:
+                result = app(environ, start_response)
+                try:
+                    body = b"".join(result)
+                finally:
+                    if hasattr(result, "close"):
+                        result.close()
+            return [body]
+
+        return gated_app
+
+    def __enter__(self) -> ServerGate:
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._lock.release()
+
+
+@pytest.fixture
+def server_gate(live_server, settings) -> Iterator[ServerGate]:
+    # The app reaches the sandbox (and the sandbox the app) through the WSGI handler in the
+    # calling thread, never through the live server: a request calling the live server would
+    # wait for the gate that its own request holds.
+    settings.CODAT_SANDBOX_IN_PROCESS = True
+    httpd = live_server.thread.httpd
+    app = httpd.get_app()
+    gate = ServerGate()
+    httpd.set_app(gate.wrap(app))
+    yield gate
+    httpd.set_app(app)
+
+
+@pytest.fixture
+def deliver_webhooks(server_gate) -> Callable[..., int]:
+    """What the sandbox's pump thread does in a serving process, which pytest never starts:
+    wait, in real time, until the sandbox's pending messages (of `event_types`, or all) fall
+    due — a simulated first read finishing, say — then deliver everything due to the app,
+    in this thread, with the live server held back. Returns how many were delivered."""
+
+    def deliver(*event_types: str, wait_at_most: float = 10.0) -> int:
+        with server_gate:
+            pending = SandboxWebhookMessage.objects.filter(delivered_at=None, failed_at=None)
+            if event_types:
+                pending = pending.filter(event_type__in=event_types)
+            last_due = pending.aggregate(last=Max("due_at"))["last"]
+        if last_due is not None:
+            wait = (last_due - timezone.now()).total_seconds()
+            assert wait <= wait_at_most, f"the sandbox's webhooks fall due only in {wait:.1f} s"
+            time.sleep(max(wait, 0) + 0.05)
+        with server_gate:
+            return deliver_due()
+
+    return deliver

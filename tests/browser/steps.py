@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 NAME = "Bea Baker"
 EMAIL = "bea@brightside.example"
@@ -40,3 +40,32 @@ def connect(page: Page, platform: str) -> None:
     start_connecting(page, platform)
     choose_at_codat(page, "Authorize")
     expect(page.get_by_role("heading", name="You're connected")).to_be_visible()
+
+
+def product_card(page: Page, product: str) -> Locator:
+    """A product's card in "Your products" on the home page."""
+    return (
+        page.get_by_role("region", name="Your products")
+        .get_by_role("listitem")
+        .filter(has=page.get_by_role("heading", name=product, exact=True))
+    )
+
+
+def agree_to_share(page: Page, product: str) -> None:
+    """From the home page, through the product's page and its review page, to the picker."""
+    page.goto("/")
+    product_card(page, product).get_by_role("link", name=product, exact=True).click()
+    page.get_by_role("link", name="Get started").click()
+    page.get_by_label("I'm happy to share this data").check()
+    page.get_by_role("button", name="Agree and continue").click()
+    expect(page.get_by_text(f"Connecting for {product}:")).to_be_visible()
+
+
+def make_lending_live(page: Page) -> None:
+    """A new customer who agreed to Lending and connected Xero and the Banking Sandbox."""
+    sign_up(page)
+    agree_to_share(page, "Lending")
+    connect(page, "Xero")
+    connect(page, "Banking Sandbox")
+    page.goto("/")
+    expect(product_card(page, "Lending").locator(".badge")).to_have_text("Live")

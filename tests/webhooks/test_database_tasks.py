@@ -16,8 +16,15 @@ pytestmark = pytest.mark.django_db
 DATABASE_BACKEND = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 
-def test_a_webhook_is_stored_and_queued_then_processed_by_the_worker(settings, deliver, xero):
+def test_a_webhook_is_stored_and_queued_then_processed_by_the_worker(
+    settings, deliver, xero, monkeypatch
+):
+    from django_tasks_db.management.commands import db_worker
     from django_tasks_db.models import DBTaskResult
+
+    # The worker recycles stale connections between tasks; inside this test's transaction
+    # that would close the very connection holding the test data.
+    monkeypatch.setattr(db_worker, "close_old_connections", lambda: None)
 
     settings.TASKS = DATABASE_BACKEND
     event = connection_event("connection.connected", datetime.now(UTC) - timedelta(seconds=5))
