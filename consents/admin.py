@@ -9,7 +9,12 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from consents.models import CodatSyncState, Consent, ConsentEvent, ConsentText, Product
-from consents.services import consent_text_publish
+from consents.services import (
+    AlreadyWithdrawn,
+    RequestMeta,
+    consent_text_publish,
+    consent_withdraw,
+)
 
 
 def _csv_response(name: str, header: list[str], rows) -> HttpResponse:
@@ -86,7 +91,32 @@ class ConsentAdmin(ReadOnlyAdmin):
     search_fields = ("company__name", "company__memberships__user__email", "granted_by__email")
     list_select_related = ("company", "product", "granted_by")
     date_hierarchy = "granted_at"
-    actions = ["export_csv"]
+    actions = ["export_csv", "withdraw_on_behalf"]
+
+    def has_withdraw_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("consents.change_consent")
+
+    @admin.action(
+        description="Withdraw on the customer's behalf (e.g. asked by phone)",
+        permissions=["withdraw"],
+    )
+    def withdraw_on_behalf(self, request: HttpRequest, queryset) -> None:
+        """Recorded as a staff action by this staff member; the customer is emailed as usual."""
+        done = 0
+        for consent in queryset.filter(state=Consent.State.ACTIVE):
+            try:
+                consent_withdraw(
+                    consent=consent,
+                    actor=request.user,
+                    meta=RequestMeta.from_request(request, surface="admin").as_staff(),
+                    on_behalf=True,
+                )
+            except AlreadyWithdrawn:
+                continue
+            done += 1
+        self.message_user(
+            request, f"Withdrew {done} consent(s); each is recorded as a staff action."
+        )
 
     @admin.action(description="Export selected consents as CSV")
     def export_csv(self, request: HttpRequest, queryset) -> HttpResponse:

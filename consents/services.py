@@ -7,6 +7,7 @@ unlinking) happens after the commit and never undoes the decision when Codat is 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import uuid
@@ -74,6 +75,9 @@ class RequestMeta:
     ip_address: str | None = None
     user_agent: str = ""
     request_id: str = ""
+
+    def as_staff(self) -> RequestMeta:
+        return dataclasses.replace(self, method="admin")
 
     @classmethod
     def from_request(cls, request: HttpRequest, *, surface: str) -> RequestMeta:
@@ -200,11 +204,17 @@ WITHDRAW_AND_DELETE = "delete"
 
 
 def consent_withdraw(
-    *, consent: Consent, actor: AbstractBaseUser, meta: RequestMeta, choice: str = WITHDRAW_ONLY
+    *,
+    consent: Consent,
+    actor: AbstractBaseUser,
+    meta: RequestMeta,
+    choice: str = WITHDRAW_ONLY,
+    on_behalf: bool = False,
 ) -> WithdrawResult:
     """Withdraw at once (C5). With `disconnect`, connections no other product needs are
     unlinked at Codat (access revoked, cached data kept); with `delete`, they are deleted
-    (access and cached data gone)."""
+    (access and cached data gone). `on_behalf`: staff acting at the customer's request,
+    recorded as a staff action."""
     with transaction.atomic():
         Company.objects.select_for_update().get(pk=consent.company_id)
         consent = Consent.objects.select_related("company", "product").get(pk=consent.pk)
@@ -218,11 +228,12 @@ def consent_withdraw(
         consent.save()
         event = _record(
             consent=consent,
-            action=ConsentEvent.Action.WITHDRAW,
+            action=ConsentEvent.Action.STAFF if on_behalf else ConsentEvent.Action.WITHDRAW,
             actor=actor,
             meta=meta,
             text=consent.text,
             details={
+                "effect": "withdraw",
                 "choice": choice,
                 "stopped_data_types": [t.key for t in impact.stop_reading],
                 "connections": [str(c.id) for c in targets],
@@ -260,11 +271,15 @@ def _disconnect_after_withdrawal(
 
 
 def send_receipt(*, event: ConsentEvent) -> None:
-    """Email the customer a receipt of their decision. Best effort: the record is the proof."""
-    if event.actor is None or not event.actor.email:
+    """Email the customer a receipt of their decision. Best effort: the record is the proof.
+
+    A staff action is receipted to the customer who had granted the consent, not to staff."""
+    customer = event.consent.granted_by if event.action == event.Action.STAFF else event.actor
+    if customer is None or not customer.email:
         return
     context = {
         "event": event,
+        "customer": customer,
         "data_types": describe(event.data_types),
         "site_url": settings.SITE_URL,
     }
@@ -274,7 +289,7 @@ def send_receipt(*, event: ConsentEvent) -> None:
             subject,
             render_to_string("consents/email/receipt.txt", context),
             None,
-            [event.actor.email],
+            [customer.email],
         )
     except Exception:
         logger.exception("Could not send the consent receipt for event %s", event.id)

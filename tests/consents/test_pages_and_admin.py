@@ -187,3 +187,34 @@ def test_editing_wording_in_admin_publishes_a_new_version(staff_client, lending)
     assert ConsentText.objects.get(pk=old.pk).body == old.body
     edit = staff_client.get(f"/admin/consents/consenttext/{old.pk}/change/")
     assert 'name="_save"' not in edit.content.decode()
+
+
+def test_staff_can_withdraw_on_a_customers_behalf_and_it_is_recorded_as_theirs(
+    owner_client, staff_client, staff, acme, lending, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    from consents.selectors import allowed_data_types
+
+    grant(owner_client, "lending")
+    consent = Consent.objects.get()
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(
+            "/admin/consents/consent/",
+            {"action": "withdraw_on_behalf", "_selected_action": [str(consent.pk)]},
+            follow=True,
+        )
+
+    assert "recorded as a staff action" in response.content.decode()
+    consent.refresh_from_db()
+    assert consent.state == "withdrawn" and consent.withdrawn_by == staff
+    event = ConsentEvent.objects.get(action="staff")
+    assert event.actor == staff and event.method == "admin"
+    assert event.details["effect"] == "withdraw"
+    assert "invoices" not in allowed_data_types(acme)
+    history = owner_client.get("/consents/").content.decode().split("<h2>History</h2>")[1]
+    assert "Staff action" in history
+    assert [m.to for m in mail.outbox] == [[acme.memberships.get().user.email]]
+    assert "on your behalf" in mail.outbox[0].body
