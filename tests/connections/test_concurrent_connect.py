@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 
@@ -14,6 +13,7 @@ from django.db import connection as db_connection
 from companies.models import Company
 from connections import services
 from connections.models import Connection, Integration
+from tests.concurrency import race
 from tests.fakes import codat_company, codat_connection, page
 
 pytestmark = [
@@ -45,25 +45,13 @@ def test_two_simultaneous_connects_create_one_codat_company_and_one_connection(
     fake_codat.get(f"/companies/{codat_id}/connections/{new_connection['id']}").respond(
         200, json=new_connection
     )
-    barrier = threading.Barrier(2)
-    errors: list[BaseException] = []
 
     def click() -> None:
-        try:
-            barrier.wait()
-            services.connection_start(
-                company=Company.objects.get(pk=acme.pk), user=owner, integration=xero
-            )
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            db_connection.close()
+        services.connection_start(
+            company=Company.objects.get(pk=acme.pk), user=owner, integration=xero
+        )
 
-    threads = [threading.Thread(target=click) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = race(click)
 
     assert errors == []
     assert company_posts.call_count == 1

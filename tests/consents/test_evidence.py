@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import ProtectedError
@@ -13,6 +11,7 @@ from consents.db import create_triggers
 from consents.models import Consent, ConsentEvent, ConsentText, ImmutableRecordError
 from consents.selectors import current_text
 from consents.services import RequestMeta, consent_grant, consent_text_publish
+from tests.concurrency import race
 from tests.consents.conftest import grant
 
 pytestmark = pytest.mark.django_db
@@ -138,31 +137,17 @@ def test_two_grants_racing_make_one_consent_and_one_event(owner, acme):
         defaults={"name": "Lending", "purpose": "Credit.", "data_types": ["invoices"]},
     )
     text = current_text(lending) or consent_text_publish(product=lending, body="Lending.")
-    barrier = threading.Barrier(2)
-    errors: list[BaseException] = []
 
     def decide() -> None:
-        from django.db import connection as thread_connection
+        consent_grant(
+            company=acme,
+            product=lending,
+            actor=owner,
+            text_shown=text,
+            meta=RequestMeta(surface="race"),
+        )
 
-        try:
-            barrier.wait()
-            consent_grant(
-                company=acme,
-                product=lending,
-                actor=owner,
-                text_shown=text,
-                meta=RequestMeta(surface="race"),
-            )
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-        finally:
-            thread_connection.close()
-
-    threads = [threading.Thread(target=decide) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = race(decide)
 
     assert errors == []
     assert Consent.objects.filter(company=acme, product=lending, state="active").count() == 1
