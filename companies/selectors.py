@@ -25,3 +25,9 @@ def current_company(request: HttpRequest) -> Company:
     if company is None:
         raise Http404("No company for this account")
     return company
+
+
+def member_emails(company: Company) -> list[str]:
+    """Where to tell a business about its data: every member with an email address."""
+    emails = company.memberships.values_list("user__email", flat=True)
+    return [email for email in emails if email]

@@ -9,19 +9,15 @@ from django.conf import settings
 from django.core.mail import send_mail
 from django.template.loader import render_to_string
 
+from companies.selectors import member_emails
 from connections.models import Connection
 from connections.selectors import expired_connections_with_products
 
 logger = logging.getLogger("connections")
 
 
-def _members(connection: Connection) -> list[str]:
-    emails = connection.company.memberships.values_list("user__email", flat=True)
-    return [email for email in emails if email]
-
-
 def _send(connection: Connection, subject: str, template: str, context: dict) -> None:
-    recipients = _members(connection)
+    recipients = member_emails(connection.company)
     if not recipients:
         return
     context = {"connection": connection, "site_url": settings.SITE_URL, **context}

@@ -84,7 +84,8 @@ def _status(product: Product, consent: Consent | None, linked: set[str]) -> Prod
     return ProductStatus(product, consent, state, missing)
 
 
-def _linked_source_types(company: Company) -> set[str]:
+def linked_source_types(company: Company) -> set[str]:
+    """The kinds of connection (Accounting, Banking…) the company has linked now."""
     return set(
         Connection.objects.for_company(company)
         .filter(status=Connection.Status.LINKED)
@@ -97,18 +98,18 @@ def product_statuses(company: Company) -> list[ProductStatus]:
     consents = {
         c.product_id: c for c in Consent.objects.for_company(company).select_related("text")
     }
-    linked = _linked_source_types(company)
+    linked = linked_source_types(company)
     return [_status(p, consents.get(p.pk), linked) for p in Product.objects.active()]
 
 
 def product_status(company: Company, product: Product) -> ProductStatus:
     consent = Consent.objects.for_company(company).filter(product=product).first()
-    return _status(product, consent, _linked_source_types(company))
+    return _status(product, consent, linked_source_types(company))
 
 
 def source_types_still_needed(company: Company, product: Product) -> list[str]:
     """The kinds of connection a product could still use: required first, then optional."""
-    linked = _linked_source_types(company)
+    linked = linked_source_types(company)
     return [t for t in product.source_types if t not in linked]
 
 

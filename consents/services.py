@@ -28,6 +28,7 @@ from codat.errors import CodatError, CodatRejected
 from codat.types import SyncSetting, source_type_of
 from companies.models import Company
 from companies.requests import client_ip
+from companies.selectors import member_emails
 from connections.models import Connection
 from consents import selectors
 from consents.data_types import describe
@@ -333,11 +334,7 @@ def codat_sync_settings_apply(*, company: Company, client: CodatClient | None = 
         return False  # applied as soon as the Codat company exists (connection_start)
     desired = sorted(selectors.allowed_data_types(company))
     codat_id = str(company.codat_company_id)
-    linked_kinds = set(
-        Connection.objects.for_company(company)
-        .filter(status=Connection.Status.LINKED)
-        .values_list("source_type", flat=True)
-    )
+    linked_kinds = selectors.linked_source_types(company)
     newly_consented = [
         t
         for t in desired
@@ -445,11 +442,6 @@ def consent_reconfirm(
     return event
 
 
-def _member_emails(company: Company) -> list[str]:
-    emails = company.memberships.values_list("user__email", flat=True)
-    return [email for email in emails if email]
-
-
 def banking_reminders_send(*, now=None) -> dict[str, int]:
     """Remind 7 days and 1 day before a banking clock ends; when it ends, pause the bank's data
     (record an expiry, tell Codat) and say so. Each notice goes once per clock cycle, so this is
@@ -490,7 +482,7 @@ def banking_reminders_send(*, now=None) -> dict[str, int]:
                 consent=consent,
                 kind=kind,
                 expires_at=expires,
-                recipients=_member_emails(consent.company),
+                recipients=member_emails(consent.company),
             )
             transaction.on_commit(notice.send)
         sent[kind] += 1

@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 import pytest
+import time_machine
 from django.test import Client
 
 from tests.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _one_rate_window():
+    # Rate windows are aligned to the clock; a test straddling a boundary would see its count
+    # reset halfway. Stand still at the start of a window.
+    with time_machine.travel(datetime(2026, 11, 28, 12, 0, 1, tzinfo=UTC), tick=False):
+        yield
 
 
 def assert_rate_limited(response) -> None:

@@ -34,19 +34,22 @@ ERROR_KEYS = {
 }
 
 
+def _shared_document(path: Path, document: str, checks: str) -> dict[str, Any]:
+    if not path.exists():
+        pytest.fail(
+            f"Codat's {document} is missing: expected it at {path}. The sandbox's {checks} are "
+            f"checked against it; restore shared/codat/{path.name}."
+        )
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
 def spec_path() -> Path:
     return Path(settings.BASE_DIR).parent / "shared/codat/Codat-Platform.json"
 
 
 @cache
 def load_spec() -> dict[str, Any]:
-    path = spec_path()
-    if not path.exists():
-        pytest.fail(
-            f"Codat's OpenAPI document is missing: expected it at {path}. The sandbox's "
-            "responses are checked against it; restore shared/codat/Codat-Platform.json."
-        )
-    return json.loads(path.read_text(encoding="utf-8"))
+    return _shared_document(spec_path(), "OpenAPI document", "responses")
 
 
 def _escape(segment: str) -> str:
@@ -158,13 +161,7 @@ def webhooks_spec_path() -> Path:
 
 @cache
 def load_webhooks_spec() -> dict[str, Any]:
-    path = webhooks_spec_path()
-    if not path.exists():
-        pytest.fail(
-            f"Codat's webhook document is missing: expected it at {path}. The sandbox's "
-            "webhook payloads are checked against it; restore shared/codat/Webhooks.json."
-        )
-    return json.loads(path.read_text(encoding="utf-8"))
+    return _shared_document(webhooks_spec_path(), "webhook document", "webhook payloads")
 
 
 @cache
