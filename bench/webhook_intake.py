@@ -59,8 +59,8 @@ HOST = "127.0.0.1"
 WEBHOOK_PATH = "/webhooks/codat/"
 # The trivial view: the liveness check, which answers {"status": "ok"} with no database work.
 TRIVIAL_PATH = "/healthz"
-# Production's configuration: the intake stores the event and queues its processing in one
-# commit; a db_worker processes it. (The immediate backend would process it in the request.)
+# Production's configuration: the intake stores the event, and now and then queues a drain
+# task that a db_worker runs. (The immediate backend would process it in the request.)
 DEFAULT_TASKS_BACKEND = "django_tasks_db.DatabaseBackend"
 IMMEDIATE_TASKS_BACKEND = "django_tasks.backends.immediate.ImmediateBackend"
 DEFAULT_PG_DATABASE = "bench_consent_portal"
@@ -370,10 +370,17 @@ from django.db.models import Count
 from connections.models import Connection, WebhookEvent
 def by_status(model):
     return dict(model.objects.values_list("status").order_by().annotate(n=Count("pk")))
+def queued_tasks():
+    try:
+        from django_tasks_db.models import DBTaskResult
+        return DBTaskResult.objects.count()
+    except Exception:  # another task backend: nothing queued in the database
+        return 0
 print(json.dumps({
     "webhook_events": WebhookEvent.objects.count(),
     "by_status": by_status(WebhookEvent),
     "connections_by_status": by_status(Connection),
+    "queued_tasks": queued_tasks(),
 }))
 """
 
@@ -848,6 +855,7 @@ def print_report(report: dict[str, object], results: Sequence[TargetResult]) -> 
                 if stored["connections_by_status"]
                 else ""
             )
+            + f"; {stored.get('queued_tasks', 0)} task(s) queued"
         )
     server_log = report.get("server_log")
     if server_log:

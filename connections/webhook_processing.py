@@ -33,6 +33,8 @@ security_log = logging.getLogger("consent_portal.security")
 
 # What `codat_process_webhooks` and a task pick up by default: never-finished work only.
 RETRYABLE_STATUSES = (WebhookEvent.Status.RECEIVED, WebhookEvent.Status.FAILED)
+# Events a drain reads per query; it keeps reading until none are left.
+DRAIN_BATCH_SIZE = 100
 
 # Documented by Codat (Webhooks.json) but nothing the portal acts on: acknowledged, not
 # quarantined, so an operator subscribing to them by mistake sees "ignored", not alarms.
@@ -624,3 +626,29 @@ def webhook_event_process(
             update_fields=["status", "outcome", "error", "company", "processed_at", "attempts"]
         )
     return event.status
+
+
+def webhook_events_drain(*, batch_size: int = DRAIN_BATCH_SIZE) -> int:
+    """Process every event still `received`, oldest first; returns how many it tried.
+
+    Events that arrive while it runs are picked up by the next batch. Each event is tried at
+    most once per drain, so one that cannot leave `received` cannot hold it in a loop; `failed`
+    events are left to `codat_process_webhooks`, not retried on every burst.
+    """
+    tried = 0
+    # Only an event whose processing left it `received` would be read again; skip those.
+    stuck: set[uuid.UUID] = set()
+    while True:
+        batch = list(
+            WebhookEvent.objects.filter(status=WebhookEvent.Status.RECEIVED)
+            .exclude(pk__in=stuck)
+            .order_by("received_at")
+            .values_list("pk", flat=True)[:batch_size]
+        )
+        if not batch:
+            return tried
+        for pk in batch:
+            after = webhook_event_process(event_id=pk, statuses=(WebhookEvent.Status.RECEIVED,))
+            tried += 1
+            if after == WebhookEvent.Status.RECEIVED:
+                stuck.add(pk)

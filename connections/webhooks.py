@@ -4,7 +4,8 @@ Order matters. Everything cheap and unauthenticated is refused first (method, co
 size, headers) without reading more than we must; the Standard Webhooks signature is then
 checked on the raw bytes, before any parsing; only a verified message is stored, keyed by its
 `webhook-id` so Codat's retries count once; processing is handed to a task after the row
-commits. No Codat call is made here, so Codat gets its 2xx well inside its 15 s budget.
+commits, one task for however many events arrive before it runs. No Codat call is made here,
+so Codat gets its 2xx well inside its 15 s budget.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from functools import partial
+from contextlib import nullcontext
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
@@ -20,12 +21,11 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from django_tasks_db.backend import DatabaseBackend
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from connections.models import WebhookEvent
-from connections.tasks import process_codat_webhook
+from connections.tasks import webhook_drain_request
 from connections.webhook_processing import intake_columns
 
 logger = logging.getLogger("connections.webhooks")
@@ -117,40 +117,28 @@ def _signature_headers(request: HttpRequest) -> dict[str, str]:
     return headers
 
 
-def _enqueue_processing(event_id: str) -> None:
-    process_codat_webhook.enqueue(event_id)
-
-
-def _queue_processing(event_id: str) -> None:
-    """A backend that keeps its queue in our database joins the intake's transaction: one
-    commit stores the event and its task. Any other (the immediate backend, RQ) is handed the
-    task after the commit, so it never sees an uncommitted row."""
-    if isinstance(process_codat_webhook.get_backend(), DatabaseBackend):
-        _enqueue_processing(event_id)
-    else:
-        transaction.on_commit(partial(_enqueue_processing, event_id), robust=True)
-
-
 def webhook_event_receive(*, webhook_id: str, body: bytes) -> bool:
-    """Store a verified message once; True if it is new and processing was queued.
+    """Store a verified message once; True if it is new and processing was requested.
 
     The unique `webhook_id` decides between concurrent deliveries of one message: the losing
     insert waits for the winner's commit, then fails, and is answered as a duplicate (W4).
-    Processing is queued on commit, so a worker (or the immediate backend) only ever sees a
-    committed row; if queueing fails the row stays `received` for `codat_process_webhooks`.
+    The row is one INSERT, so outside a transaction it commits on its own, with no BEGIN or
+    COMMIT round trip; inside one (a caller's atomic block) a savepoint keeps a duplicate from
+    breaking it. Only after the commit is a drain requested (`connections.tasks`), so a worker
+    or the immediate backend only ever sees committed rows. If that request fails, the row
+    stays `received` for the next drain or `codat_process_webhooks`.
     """
+    guard = transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext()
     try:
-        with transaction.atomic():
+        with guard:
             event = WebhookEvent.objects.create(
                 webhook_id=webhook_id, body=body, **intake_columns(body)
             )
-            logger.info(
-                "Codat webhook %s stored (%s)", webhook_id, event.event_type or "no event type"
-            )
-            _queue_processing(str(event.pk))
     except IntegrityError:
         logger.info("Codat webhook %s is a duplicate delivery; acknowledged", webhook_id)
         return False
+    logger.info("Codat webhook %s stored (%s)", webhook_id, event.event_type or "no event type")
+    transaction.on_commit(webhook_drain_request, robust=True)
     return True
 
 

@@ -40,6 +40,15 @@ def _fresh_cache():
 
 
 @pytest.fixture(autouse=True)
+def _no_webhook_drain_remembered():
+    # Each process remembers the webhook drain it queued last (connections.tasks); a test must
+    # not skip queueing because an earlier test queued one.
+    from connections.tasks import forget_queued_drain
+
+    forget_queued_drain()
+
+
+@pytest.fixture(autouse=True)
 def _lift_append_only_triggers_for_flush(request):
     """Consent evidence is protected by database triggers, and a transactional test ends by
     deleting every row (SQLite flushes with DELETE; PostgreSQL uses TRUNCATE, which row

@@ -10,7 +10,7 @@ from django.db import connection as db_connection
 from django.db import connections
 from django.test import Client
 
-from connections import tasks
+from connections import webhook_processing
 from connections.models import Connection, WebhookEvent
 from tests.webhooks.conftest import connection_event, encode, post, signed_headers
 
@@ -24,13 +24,13 @@ def test_twenty_parallel_deliveries_make_one_row_and_one_change(xero, monkeypatc
         pytest.skip("needs PostgreSQL: SQLite serialises writers, so nothing would race")
 
     processed: list[str] = []
-    real_process = tasks.webhook_event_process
+    real_process = webhook_processing.webhook_event_process
 
     def counting_process(**kwargs):
         processed.append(str(kwargs["event_id"]))
         return real_process(**kwargs)
 
-    monkeypatch.setattr(tasks, "webhook_event_process", counting_process)
+    monkeypatch.setattr(webhook_processing, "webhook_event_process", counting_process)
     body = encode(connection_event("connection.connected", datetime(2026, 11, 28, tzinfo=UTC)))
     headers = signed_headers(body)
     start = threading.Barrier(PARALLEL)

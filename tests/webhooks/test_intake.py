@@ -211,7 +211,9 @@ def test_the_answer_comes_at_once_and_processing_runs_on_commit(
 def test_slow_processing_does_not_delay_the_answer(client, xero, monkeypatch):
     # Under a real worker the task runs elsewhere; in this test transaction it never commits,
     # so a 20 s task must not be waited for.
-    monkeypatch.setattr("connections.tasks.webhook_event_process", lambda **kwargs: time.sleep(20))
+    monkeypatch.setattr(
+        "connections.webhook_processing.webhook_event_process", lambda **kwargs: time.sleep(20)
+    )
     body = encode(connection_event("connection.connected", T1))
 
     started = time.monotonic()
