@@ -590,6 +590,44 @@ class WebhookFactory:
 # --- driving load ----------------------------------------------------------------------------
 
 
+CPU_GROUPS = ("app server", "database", "kernel threads", "client", "other")
+
+
+def cpu_seconds_by_group() -> dict[str, float]:
+    """CPU time used so far by every process on the machine, grouped (Linux /proc; {} elsewhere).
+
+    Differences between two readings show where a phase's CPU went: the gunicorn processes,
+    PostgreSQL's, the kernel's own threads (disk writeback, networking), this client.
+    """
+    try:
+        pids = [entry for entry in os.listdir("/proc") if entry.isdigit()]
+        ticks = os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError):
+        return {}
+    totals = dict.fromkeys(CPU_GROUPS, 0.0)
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue  # ended meanwhile
+        name = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        seconds = (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+        if int(pid) == os.getpid():
+            group = "client"
+        elif b"gunicorn" in command:
+            group = "app server"
+        elif name.startswith("postgres"):
+            group = "database"
+        elif not command:
+            group = "kernel threads"
+        else:
+            group = "other"
+        totals[group] += seconds
+    return totals
+
+
 @dataclass
 class Phase:
     """One timed batch of requests against one target."""
@@ -599,6 +637,7 @@ class Phase:
     wall_seconds: float
     client_cpu_seconds: float
     cut_short: bool
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # by group, whole machine
 
 
 def run_phase(port: int, requests: Sequence[Request], concurrency: int, deadline: float) -> Phase:
@@ -639,19 +678,26 @@ def run_phase(port: int, requests: Sequence[Request], concurrency: int, deadline
     ]
     for thread in threads:
         thread.start()
+    machine_before = cpu_seconds_by_group()
     cpu_before = time.process_time()
     start.wait()
     began = time.perf_counter()
     for thread in threads:
         thread.join()
     wall = time.perf_counter() - began
+    client_cpu = time.process_time() - cpu_before
+    machine_after = cpu_seconds_by_group()
     done = [sample for own in results for sample in own]
     return Phase(
         latencies=[latency for latency, _ in done],
         statuses=[status for _, status in done],
         wall_seconds=wall,
-        client_cpu_seconds=time.process_time() - cpu_before,
+        client_cpu_seconds=client_cpu,
         cut_short=cut_short.is_set(),
+        cpu_seconds={
+            group: max(0.0, machine_after[group] - machine_before.get(group, 0.0))
+            for group in machine_after
+        },
     )
 
 
@@ -680,6 +726,9 @@ class TargetResult:
     mean_ms: float | None = None
     client_cpu_share: float = 0.0
     rounds_rps: list[float] = field(default_factory=list)
+    # Machine CPU per answered request, by process group (the clock tick is 10 ms, so only
+    # sums over many requests mean anything).
+    cpu_ms_per_request: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def from_phases(cls, name: str, request: str, phases: Sequence[Phase]) -> TargetResult:
@@ -710,6 +759,11 @@ class TargetResult:
             for phase in phases
             if phase.wall_seconds
         ]
+        if result.requests:
+            for group in CPU_GROUPS:
+                seconds = sum(phase.cpu_seconds.get(group, 0.0) for phase in phases)
+                if any(group in phase.cpu_seconds for phase in phases):
+                    result.cpu_ms_per_request[group] = round(seconds / result.requests * 1000, 2)
         if ok_latencies:
             result.p50_ms = percentile(ok_latencies, 50) * 1000
             result.p95_ms = percentile(ok_latencies, 95) * 1000
@@ -826,6 +880,15 @@ def print_report(report: dict[str, object], results: Sequence[TargetResult]) -> 
             f"  {result.name}: req/s per round {rounds}; "
             f"client CPU {result.client_cpu_share:.0%} of one core"
         )
+    if any(result.cpu_ms_per_request for result in results):
+        print()
+        print("  machine CPU per request (ms), by process group:")
+        print("  " + " " * 16 + "".join(f"{group:>16}" for group in CPU_GROUPS))
+        for result in results:
+            cells = "".join(
+                f"{result.cpu_ms_per_request.get(group, 0.0):>16.2f}" for group in CPU_GROUPS
+            )
+            print(f"  {result.name:<16}{cells}")
     ratios = report["ratios"]
     print()
     throughput_ratio = ratios["throughput"]

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models, router
 from django.utils import timezone
 
 from companies.models import Company
@@ -210,6 +211,69 @@ class DataSync(models.Model):
         return self.status == self.Status.COMPLETE
 
 
+class WebhookEventQuerySet(models.QuerySet):
+    def store_received(
+        self,
+        *,
+        webhook_id: str,
+        body: bytes,
+        event_id: str = "",
+        event_type: str = "",
+        generated_at: datetime | None = None,
+    ) -> bool:
+        """Store a newly received event unless its `webhook_id` is stored already; True if
+        this call stored it.
+
+        One `INSERT … ON CONFLICT (webhook_id) DO NOTHING`, written out because this is the
+        hottest write in the app: under gunicorn, `create()` spent ten times longer in the ORM
+        than SQLite spent storing the row. A duplicate, concurrent ones on PostgreSQL included,
+        is no error (the later insert waits for the earlier to commit, then does nothing), so
+        no savepoint is needed inside a transaction. Only the `webhook_id` conflict is ignored;
+        anything else wrong with the row still raises. Every concrete field is written, with
+        the model's defaults; a field added without a value here fails with a KeyError.
+        """
+        connection = connections[router.db_for_write(self.model)]
+        values = {
+            "id": uuid.uuid4(),
+            "webhook_id": webhook_id,
+            "event_id": event_id,
+            "event_type": event_type,
+            "generated_at": generated_at,
+            "body": body,
+            "received_at": timezone.now(),
+            "status": WebhookEvent.Status.RECEIVED.value,
+            "company_id": None,
+            "processed_at": None,
+            "attempts": 0,
+            "outcome": "",
+            "error": "",
+        }
+        sql, fields = _store_received_sql(connection)
+        params = [field.get_db_prep_save(values[field.attname], connection) for field in fields]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount == 1
+
+
+# Per database vendor: the statement and the fields in its column order.
+_STORE_RECEIVED_SQL: dict[str, tuple[str, tuple[models.Field, ...]]] = {}
+
+
+def _store_received_sql(connection) -> tuple[str, tuple[models.Field, ...]]:
+    if connection.vendor not in _STORE_RECEIVED_SQL:
+        fields = tuple(WebhookEvent._meta.concrete_fields)
+        quote = connection.ops.quote_name
+        # Only identifiers from the model's own metadata are interpolated; values are params.
+        sql = "INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO NOTHING".format(  # noqa: S608
+            quote(WebhookEvent._meta.db_table),
+            ", ".join(quote(field.column) for field in fields),
+            ", ".join(["%s"] * len(fields)),
+            quote(WebhookEvent._meta.get_field("webhook_id").column),
+        )
+        _STORE_RECEIVED_SQL[connection.vendor] = (sql, fields)
+    return _STORE_RECEIVED_SQL[connection.vendor]
+
+
 class WebhookEvent(models.Model):
     """One verified Codat webhook delivery, exactly as received, keyed by its `webhook-id`.
 
@@ -247,6 +311,8 @@ class WebhookEvent(models.Model):
     # What processing did, in words for operators ("Linked", "stale: …", "ignored: …").
     outcome = models.TextField(blank=True)
     error = models.TextField(blank=True)
+
+    objects = WebhookEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-received_at"]

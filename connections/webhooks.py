@@ -13,11 +13,10 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from contextlib import nullcontext
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -120,24 +119,20 @@ def _signature_headers(request: HttpRequest) -> dict[str, str]:
 def webhook_event_receive(*, webhook_id: str, body: bytes) -> bool:
     """Store a verified message once; True if it is new and processing was requested.
 
-    The unique `webhook_id` decides between concurrent deliveries of one message: the losing
-    insert waits for the winner's commit, then fails, and is answered as a duplicate (W4).
-    The row is one INSERT, so outside a transaction it commits on its own, with no BEGIN or
-    COMMIT round trip; inside one (a caller's atomic block) a savepoint keeps a duplicate from
-    breaking it. Only after the commit is a drain requested (`connections.tasks`), so a worker
-    or the immediate backend only ever sees committed rows. If that request fails, the row
-    stays `received` for the next drain or `codat_process_webhooks`.
+    The unique `webhook_id` decides between concurrent deliveries of one message: the later
+    insert waits for the earlier one's commit, then stores nothing and is answered as a
+    duplicate (W4). The row is one INSERT, so outside a transaction it commits on its own, with
+    no BEGIN or COMMIT round trip. Only after the commit is a drain requested
+    (`connections.tasks`), so a worker or the immediate backend only ever sees committed rows.
+    If that request fails, the row stays `received` for the next drain or
+    `codat_process_webhooks`.
     """
-    guard = transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext()
-    try:
-        with guard:
-            event = WebhookEvent.objects.create(
-                webhook_id=webhook_id, body=body, **intake_columns(body)
-            )
-    except IntegrityError:
+    columns = intake_columns(body)
+    if not WebhookEvent.objects.store_received(webhook_id=webhook_id, body=body, **columns):
         logger.info("Codat webhook %s is a duplicate delivery; acknowledged", webhook_id)
         return False
-    logger.info("Codat webhook %s stored (%s)", webhook_id, event.event_type or "no event type")
+    event_type = columns.get("event_type") or "no event type"
+    logger.info("Codat webhook %s stored (%s)", webhook_id, event_type)
     transaction.on_commit(webhook_drain_request, robust=True)
     return True
 

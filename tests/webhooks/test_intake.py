@@ -225,14 +225,17 @@ def test_slow_processing_does_not_delay_the_answer(client, xero, monkeypatch):
 
 def test_a_database_outage_answers_503_so_codat_retries(client, monkeypatch):
     from django.db import OperationalError
+    from django.db.backends.utils import CursorWrapper
 
     def down(*args, **kwargs):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(WebhookEvent.objects, "create", down)
+    monkeypatch.setattr(CursorWrapper, "execute", down)
     body = encode({"eventType": "connection.created"})
 
     assert post(client, body, signed_headers(body)).status_code == 503
+    monkeypatch.undo()
+    assert not WebhookEvent.objects.exists()
 
 
 # --- D3: no redirect to HTTPS for the webhook ---------------------------------------------------
