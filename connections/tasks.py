@@ -33,8 +33,9 @@ DRAIN_DELAY = timedelta(milliseconds=500)
 DRAIN_CLOCK_MARGIN = timedelta(milliseconds=200)
 
 _lock = threading.Lock()
-# When the drain this process queued last becomes due; None before the first.
-_next_drain_due: datetime | None = None
+# When this process queued its last drain, and when that drain becomes due; None before the
+# first.
+_last_drain: tuple[datetime, datetime] | None = None
 
 
 @task()
@@ -48,7 +49,7 @@ def webhook_drain_request() -> None:
 
     Never raises: the event is stored and Codat gets its 2xx whatever happens here.
     """
-    global _next_drain_due
+    global _last_drain
     try:
         if not drain_codat_webhooks.get_backend().supports_defer:
             # The immediate backend runs the drain here and now; nothing to coalesce.
@@ -56,11 +57,15 @@ def webhook_drain_request() -> None:
             return
         now = timezone.now()
         with _lock:
-            if _next_drain_due is not None and now < _next_drain_due - DRAIN_CLOCK_MARGIN:
-                return  # a drain this process queued is not due yet, so it will see the event
+            if _last_drain is not None:
+                queued_at, due = _last_drain
+                # Not due yet, so it will see this event. (If our clock has gone back past the
+                # moment we queued it, that drain may be due far later: queue a fresh one.)
+                if queued_at <= now < due - DRAIN_CLOCK_MARGIN:
+                    return
             due = now + DRAIN_DELAY
             drain_codat_webhooks.using(run_after=due).enqueue()
-            _next_drain_due = due
+            _last_drain = (now, due)
     except Exception:
         logger.exception(
             "Could not queue Codat webhook processing; stored events stay received until the "
@@ -71,6 +76,6 @@ def webhook_drain_request() -> None:
 def forget_queued_drain() -> None:
     """Forget the drain this process queued, so the next event queues its own (tests; a new
     process starts this way anyway)."""
-    global _next_drain_due
+    global _last_drain
     with _lock:
-        _next_drain_due = None
+        _last_drain = None

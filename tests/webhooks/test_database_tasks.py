@@ -245,3 +245,22 @@ def test_a_drain_does_not_loop_on_an_event_that_stays_received(database_tasks, m
 
     assert tasks.drain_codat_webhooks.call() == 1
     assert len(calls) == 1
+
+
+def test_a_clock_stepped_back_does_not_leave_events_waiting_for_a_far_drain(
+    database_tasks, clock, deliver, xero
+):
+    deliver(connection_event("connection.created", START))
+    # NTP steps the clock back an hour: the drain queued "now" is, by the new clock, due in an
+    # hour. Riding on it would leave this event unprocessed that long.
+    clock.move_to(START - timedelta(hours=1), tick=False)
+    deliver(connection_event("connection.connected", START))
+
+    assert {drain.run_after for drain in queued_drains()} == {
+        START + tasks.DRAIN_DELAY,
+        START - timedelta(hours=1) + tasks.DRAIN_DELAY,
+    }
+
+    clock.shift(tasks.DRAIN_DELAY)
+    run_worker()  # only the fresh drain is due, and it applies both events
+    assert set(WebhookEvent.objects.values_list("status", flat=True)) == {"processed"}
