@@ -726,7 +726,7 @@ class TargetResult:
     mean_ms: float | None = None
     client_cpu_share: float = 0.0
     rounds_rps: list[float] = field(default_factory=list)
-    # Machine CPU per answered request, by process group (the clock tick is 10 ms, so only
+    # Machine CPU per request sent, by process group (the clock tick is 10 ms, so only
     # sums over many requests mean anything).
     cpu_ms_per_request: dict[str, float] = field(default_factory=dict)
 
