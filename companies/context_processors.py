@@ -2,10 +2,8 @@ from __future__ import annotations
 
 from django.http import HttpRequest
 
-from companies.selectors import company_for_user
+from companies.selectors import request_company
 
 
 def current_company(request: HttpRequest) -> dict:
-    if not hasattr(request, "_current_company"):
-        request._current_company = company_for_user(request.user)  # type: ignore[attr-defined]
-    return {"current_company": request._current_company}  # type: ignore[attr-defined]
+    return {"current_company": request_company(request)}

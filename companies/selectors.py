@@ -17,11 +17,16 @@ def company_for_user(user: AbstractBaseUser | AnonymousUser) -> Company | None:
     return membership.company if membership else None
 
 
-def current_company(request: HttpRequest) -> Company:
-    """The signed-in user's company, cached on the request; 404 for anyone without one."""
+def request_company(request: HttpRequest) -> Company | None:
+    """The signed-in user's company, or None; looked up once per request."""
     if not hasattr(request, "_current_company"):
         request._current_company = company_for_user(request.user)  # type: ignore[attr-defined]
-    company = request._current_company  # type: ignore[attr-defined]
+    return request._current_company  # type: ignore[attr-defined]
+
+
+def current_company(request: HttpRequest) -> Company:
+    """The signed-in user's company; 404 for anyone without one."""
+    company = request_company(request)
     if company is None:
         raise Http404("No company for this account")
     return company

@@ -8,6 +8,7 @@ from django.db import connections, models, router
 from django.utils import timezone
 
 from companies.models import Company
+from companies.scoping import company_scoped
 
 
 class SourceType(models.TextChoices):
@@ -89,7 +90,7 @@ class Connection(models.Model):
     # linked again, so each expiry is announced once.
     access_lost_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    objects = ConnectionQuerySet.as_manager()
+    objects = company_scoped(ConnectionQuerySet, lookup="company")
 
     class Meta:
         ordering = ["-created_at"]
@@ -145,6 +146,8 @@ class LinkAttempt(models.Model):
     error_message = models.CharField(max_length=500, blank=True)
     status_text = models.CharField(max_length=500, blank=True)
 
+    objects = company_scoped(lookup="company")
+
     class Meta:
         ordering = ["-created_at"]
 
@@ -194,6 +197,8 @@ class DataSync(models.Model):
     # generatedDate of the newest event that reported Complete.
     last_success_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = company_scoped(lookup="connection__company")
 
     class Meta:
         ordering = ["connection", "data_type"]

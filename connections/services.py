@@ -398,8 +398,11 @@ def link_return_complete(
 
     Every refusal happens before anything is written.
     """
+    # The state alone finds the attempt, in whichever company it is, so that a state used by
+    # the wrong user is refused *and* logged with the tenant it belongs to (T4).
     attempt = (
-        LinkAttempt.objects.select_related("connection", "company")
+        LinkAttempt.objects.with_scopes_disabled()
+        .select_related("connection", "company")
         .filter(state_hash=_state_hash(state))
         .first()
     )

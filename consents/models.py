@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from codat.types import source_type_of
 from companies.models import Company
+from companies.scoping import company_scoped
 from consents.data_types import describe
 
 BANKING_CONSENT_PERIOD = timedelta(days=90)
@@ -170,7 +171,7 @@ class Consent(models.Model):
     banking_confirmed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = ConsentQuerySet.as_manager()
+    objects = company_scoped(ConsentQuerySet, lookup="company")
 
     class Meta:
         ordering = ["product__display_order"]
@@ -237,6 +238,9 @@ class ConsentEvent(AppendOnlyModel):
     surface = models.CharField(max_length=100, blank=True, help_text="The page it came from.")
     details = models.JSONField(default=dict, blank=True)
 
+    # Append-only (C2) and scoped to its company (T3).
+    objects = company_scoped(AppendOnlyQuerySet, lookup="company")
+
     class Meta:
         ordering = ["occurred_at"]
         indexes = [models.Index(fields=["company", "occurred_at"], name="consentevent_company")]
@@ -264,6 +268,8 @@ class CodatSyncState(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     applied_at = models.DateTimeField(null=True, blank=True)
 
+    objects = company_scoped(lookup="company")
+
     class Meta:
         verbose_name = "Codat sync settings state"
 
@@ -284,6 +290,8 @@ class ConsentReminder(models.Model):
     kind = models.CharField(max_length=6, choices=Kind.choices)
     expires_at = models.DateTimeField(help_text="The end of the clock cycle it is about.")
     sent_at = models.DateTimeField(default=timezone.now)
+
+    objects = company_scoped(lookup="consent__company")
 
     class Meta:
         constraints = [

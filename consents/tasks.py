@@ -5,6 +5,7 @@ from __future__ import annotations
 from django_tasks import task
 
 from companies.models import Company
+from companies.scoping import scope
 
 
 @task()
@@ -14,4 +15,5 @@ def apply_codat_sync_settings(company_id: str) -> bool:
         return False
     from consents.services import codat_sync_settings_apply
 
-    return codat_sync_settings_apply(company=company)
+    with scope(company=company):
+        return codat_sync_settings_apply(company=company)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Callable
 
@@ -12,11 +13,14 @@ def race(work: Callable[[], object], *, threads: int = 2, timeout: float = 60) -
     """Start `threads` copies of `work` together; return what they raised (empty: nothing)."""
     barrier = threading.Barrier(threads)
     errors: list[BaseException] = []
+    # New threads start with empty context variables; give each the caller's, so that the
+    # work runs in the same tenant scope as the test that started it.
+    caller = contextvars.copy_context()
 
     def run() -> None:
         try:
             barrier.wait()
-            work()
+            caller.copy().run(work)
         except BaseException as exc:  # noqa: BLE001 - returned to the test
             errors.append(exc)
         finally:

@@ -40,6 +40,17 @@ def _fresh_cache():
 
 
 @pytest.fixture(autouse=True)
+def _tenant_scopes_off_in_test_code():
+    # Fixtures and assertions read every tenant's rows; requests through the test client still
+    # run inside the customer's scope (TenantScopeMiddleware), and tests/hardening checks that
+    # queries outside any scope fail.
+    from companies.scoping import scopes_disabled
+
+    with scopes_disabled():
+        yield
+
+
+@pytest.fixture(autouse=True)
 def _no_webhook_drain_remembered():
     # Each process remembers the webhook drain it queued last (connections.tasks); a test must
     # not skip queueing because an earlier test queued one.

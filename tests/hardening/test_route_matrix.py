@@ -1,8 +1,9 @@
 """Matrices generated from the URLconf, so a new route cannot slip past them.
 
 T1: every customer route that takes an object id answers another company's customer with 404
-on GET and POST, and changes nothing. D4: every customer route that accepts POST refuses one
-without a CSRF token.
+on GET and POST, and changes nothing. T3: no route can be pointed at another company through
+the form or a header. D4: every customer route that accepts POST refuses one without a CSRF
+token.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from connections.models import Connection, LinkAttempt
-from consents.models import ConsentEvent
+from consents.models import Consent, ConsentEvent
 from tests.consents.conftest import grant
 from tests.fakes import link
 
@@ -51,19 +52,23 @@ def test_the_matrix_covers_the_routes_we_know_of():
     assert len(ID_ROUTES) >= 6
 
 
-@pytest.fixture
-def acme_objects(owner_client, acme, lending):
-    """One object of Acme's for every kind of id a route takes."""
-    connection = link(acme, source_type="Banking", key="suuo", name="Plaid")
-    grant(owner_client, "lending")
+def objects_of(company, client) -> dict:
+    """One object of the company's for every kind of id a route takes."""
+    connection = link(company, source_type="Banking", key="suuo", name="Plaid")
+    grant(client, "lending")
     attempt = LinkAttempt.objects.create(
         state_hash=uuid.uuid4().hex,
-        user=acme.memberships.get().user,
-        company=acme,
+        user=company.memberships.get().user,
+        company=company,
         connection=connection,
         expires_at="2099-01-01T00:00:00Z",
     )
     return {"connection_id": connection.id, "attempt_id": attempt.id}
+
+
+@pytest.fixture
+def acme_objects(owner_client, acme, lending):
+    return objects_of(acme, owner_client)
 
 
 def _url(route: str, ids: dict) -> str:
@@ -97,17 +102,61 @@ def test_another_company_gets_404_and_changes_nothing(
     assert len(fake_codat.calls) == 0
 
 
+def _company_state(company) -> tuple:
+    return (
+        sorted(Connection.objects.filter(company=company).values_list("id", "status")),
+        sorted(Consent.objects.filter(company=company).values_list("id", "state")),
+        ConsentEvent.objects.filter(company=company).count(),
+        sorted(LinkAttempt.objects.filter(company=company).values_list("id", "used_at")),
+    )
+
+
+@pytest.mark.parametrize("route", customer_routes())
+def test_naming_another_company_in_a_post_writes_nothing_there(
+    outsider_client, acme, acme_objects, other_co, fake_codat, route
+):
+    """T3: the tenant comes from the session only. Another company's id in the form (as a
+    company, tenant or foreign-key field) or in an X-Tenant-ID header changes nothing of
+    that company's, and never reaches Codat for it."""
+    own = objects_of(other_co, outsider_client)
+    fake_codat.route(name="anything_else").respond(503)  # Codat down: any call ends cleanly
+    for placeholder, value in _PLACEHOLDERS.items():
+        route = route.replace(placeholder, value)
+    url = _url(route, own)
+    other_company = str(acme.pk)
+    tampered = {
+        "company": other_company,
+        "company_id": other_company,
+        "tenant": other_company,
+        "tenant_id": other_company,
+        "connection": str(acme_objects["connection_id"]),
+        "connection_id": str(acme_objects["connection_id"]),
+        "agree": "on",
+        "choice": "withdraw",
+    }
+    acme_before = _company_state(acme)
+
+    response = outsider_client.post(url, tampered, headers={"X-Tenant-ID": other_company})
+
+    assert response.status_code != 500, url
+    assert _company_state(acme) == acme_before, url
+    acme_codat_id = str(acme.codat_company_id)
+    assert not [call for call in fake_codat.calls if acme_codat_id in str(call.request.url)]
+
+
+_PLACEHOLDERS = {
+    "<str:platform_key>": "gbol",
+    "<slug:slug>": "lending",
+    "<uidb64>": "MQ",
+    "<token>": "set-password",
+}
+
+
 @pytest.mark.parametrize("route", customer_routes())
 def test_every_post_route_refuses_a_request_without_a_csrf_token(
     owner, acme_objects, fake_codat, route
 ):
-    placeholders = {
-        "<str:platform_key>": "gbol",
-        "<slug:slug>": "lending",
-        "<uidb64>": "MQ",
-        "<token>": "set-password",
-    }
-    for placeholder, value in placeholders.items():
+    for placeholder, value in _PLACEHOLDERS.items():
         route = route.replace(placeholder, value)
     url = _url(route, acme_objects)
     strict = Client(enforce_csrf_checks=True)

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from companies.scoping import scopes_disabled
 from connections.models import WebhookEvent
 from connections.webhook_processing import RETRYABLE_STATUSES, webhook_event_process
 
@@ -29,6 +30,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--limit", type=int, default=None, help="At most this many events.")
 
+    @scopes_disabled()  # works across every company
     def handle(self, *args: Any, **options: Any) -> None:
         statuses = tuple(options["status"] or RETRYABLE_STATUSES)
         events = WebhookEvent.objects.filter(status__in=statuses).order_by("received_at")

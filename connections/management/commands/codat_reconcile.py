@@ -7,12 +7,14 @@ from django.core.management.base import BaseCommand
 
 from codat.errors import CodatError
 from companies.models import Company
+from companies.scoping import scopes_disabled
 from connections.services import codat_reconcile
 
 
 class Command(BaseCommand):
     help = "Read every company's connections and data status from Codat and repair our copy."
 
+    @scopes_disabled()  # works across every company
     def handle(self, *args, **options) -> None:
         companies = Company.objects.filter(codat_company_id__isnull=False).order_by("name")
         changed = failed = 0

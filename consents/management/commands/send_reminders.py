@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
+from companies.scoping import scopes_disabled
 from consents.services import banking_reminders_send
 
 
 class Command(BaseCommand):
     help = "Send banking-consent reminders and pause bank data whose 90-day clock has ended."
 
+    @scopes_disabled()  # works across every company
     def handle(self, *args, **options) -> None:
         sent = banking_reminders_send()
         self.stdout.write(
