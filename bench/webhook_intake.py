@@ -350,18 +350,20 @@ def django_shell(env: dict[str, str], code: str) -> str:
 SEED_KNOWN_COMPANY = """
 import uuid
 from companies.models import Company
+from companies.scoping import scope
 from connections.models import Connection
 company = Company.objects.create(name="Bench Bakery Ltd", codat_company_id=uuid.UUID({company!r}))
-Connection.objects.bulk_create(
-    Connection(
-        company=company,
-        codat_connection_id=uuid.UUID(connection_id),
-        platform_key="gbol",
-        platform_name="Xero",
-        source_type="Accounting",
+with scope(company=company):
+    Connection.objects.bulk_create(
+        Connection(
+            company=company,
+            codat_connection_id=uuid.UUID(connection_id),
+            platform_key="gbol",
+            platform_name="Xero",
+            source_type="Accounting",
+        )
+        for connection_id in {connections!r}
     )
-    for connection_id in {connections!r}
-)
 """
 
 STORED_SUMMARY = """
@@ -376,12 +378,14 @@ def queued_tasks():
         return DBTaskResult.objects.count()
     except Exception:  # another task backend: nothing queued in the database
         return 0
-print(json.dumps({
-    "webhook_events": WebhookEvent.objects.count(),
-    "by_status": by_status(WebhookEvent),
-    "connections_by_status": by_status(Connection),
-    "queued_tasks": queued_tasks(),
-}))
+from companies.scoping import scopes_disabled
+with scopes_disabled():  # a summary across every company
+    print(json.dumps({
+        "webhook_events": WebhookEvent.objects.count(),
+        "by_status": by_status(WebhookEvent),
+        "connections_by_status": by_status(Connection),
+        "queued_tasks": queued_tasks(),
+    }))
 """
 
 
