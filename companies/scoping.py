@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from django.db import models
 from django.urls import NoReverseMatch, reverse
 from django_scopes import ScopedManager, ScopeError, scope, scopes_disabled
+from django_scopes.manager import DisabledQuerySet
 from django_scopes.state import state as scope_state
 
 from companies.selectors import request_company
@@ -34,11 +35,32 @@ __all__ = [
 ]
 
 
+class _UnscopedQuerySet(DisabledQuerySet):
+    """django-scopes' refusal, extended to the reads it lets through: `exists()` would tell
+    whether any tenant has rows, `in_bulk()` and `contains()` would fetch across tenants."""
+
+    exists = DisabledQuerySet.error
+    contains = DisabledQuerySet.error
+    in_bulk = DisabledQuerySet.error
+    explain = DisabledQuerySet.error
+
+
 def company_scoped(queryset_class: type[models.QuerySet] = models.QuerySet, *, lookup: str):
     """A default manager for a tenant-owned model; `lookup` leads from it to its Company."""
-    return ScopedManager(
-        company=lookup, _manager_class=models.Manager.from_queryset(queryset_class)
+    scoped = type(
+        ScopedManager(company=lookup, _manager_class=models.Manager.from_queryset(queryset_class))
     )
+
+    class CompanyScopedManager(scoped):
+        def get_queryset(self):
+            queryset = super().get_queryset()
+            if isinstance(queryset, DisabledQuerySet):
+                return _UnscopedQuerySet(
+                    self.model, using=self._db, missing_scopes=queryset.missing_scopes
+                )
+            return queryset
+
+    return CompanyScopedManager()
 
 
 def _in_admin(path: str) -> bool:

@@ -78,8 +78,10 @@ def company_of(row):
         lambda objects: list(objects.values_list("pk", flat=True)),
         lambda objects: objects.get(pk=1),
         lambda objects: objects.update(),
+        lambda objects: objects.exists(),
+        lambda objects: objects.in_bulk([1]),
     ],
-    ids=["all", "filter", "count", "first", "values_list", "get", "update"],
+    ids=["all", "filter", "count", "first", "values_list", "get", "update", "exists", "in_bulk"],
 )
 def test_outside_any_scope_a_tenant_query_raises(two_tenants, model, query):
     with scope_only(), pytest.raises(ScopeError):
