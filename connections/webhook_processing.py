@@ -31,7 +31,8 @@ from connections.services import _apply_codat_state, _mark_deleted
 logger = logging.getLogger("connections.webhooks")
 security_log = logging.getLogger("consent_portal.security")
 
-# What `codat_process_webhooks` and a task pick up by default: never-finished work only.
+# What `codat_process_webhooks` picks up by default: never-finished work only. (A drain takes
+# `received` alone: a failed event waits for an operator rather than retrying on every burst.)
 RETRYABLE_STATUSES = (WebhookEvent.Status.RECEIVED, WebhookEvent.Status.FAILED)
 # Events a drain reads per query; it keeps reading until none are left.
 DRAIN_BATCH_SIZE = 100
