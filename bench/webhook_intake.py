@@ -256,7 +256,10 @@ def app_environment(
             "DJANGO_READ_DOT_ENV": "false",
             "DATABASE_URL": database_url,
             "SITE_URL": f"http://{HOST}:{port}",
-            # No CODAT_API_KEY: the built-in sandbox plays Codat, but sends no webhooks of its own.
+            # A demo deployment: the built-in sandbox plays Codat (named on purpose, with its own
+            # key, as DEBUG off requires), but sends no webhooks of its own.
+            "CODAT_SANDBOX": "true",
+            "CODAT_SANDBOX_KEY": random_secret_key(),
             "CODAT_WEBHOOK_SECRET": webhook_secret,
             "CODAT_SANDBOX_WEBHOOK_PUMP": "off",
             "TASKS_BACKEND": tasks_backend,

@@ -7,15 +7,24 @@
 
 Every action is a POST with a CSRF token that redirects back (post/redirect/get). It shows only
 sandbox rows, never the app's.
+
+With DEBUG off (a demo deployment) every page and action is for signed-in staff only: the console
+shows every tenant's Codat ids and can expire, authorise or slow down anyone's connections.
+Anonymous visitors are sent to log in; customers get 403.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
@@ -30,6 +39,22 @@ from .models import SandboxCompany, SandboxConnection, SandboxWebhookMessage
 
 OUTBOX_SHOWN = 50
 SYNCS_SHOWN = 10
+
+
+def console_access(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Open with DEBUG on (local work); staff only otherwise."""
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not settings.DEBUG:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not (request.user.is_active and request.user.is_staff):
+                raise PermissionDenied("The sandbox console is for staff.")
+        return view(request, *args, **kwargs)
+
+    guarded.sandbox_console = True  # type: ignore[attr-defined]
+    return guarded
 
 
 def _back(anchor: str = "") -> HttpResponseRedirect:
@@ -70,6 +95,7 @@ def _pretty(message: SandboxWebhookMessage) -> str:
     return json.dumps(json.loads(bytes(message.payload)), indent=2)
 
 
+@console_access
 @require_GET
 def console(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
@@ -143,6 +169,7 @@ def console(request: HttpRequest) -> HttpResponse:
 # --- connections ---------------------------------------------------------------------------
 
 
+@console_access
 @require_POST
 def expire_connection(request: HttpRequest, connection_id: str) -> HttpResponse:
     connection = _connection(connection_id)
@@ -158,6 +185,7 @@ def expire_connection(request: HttpRequest, connection_id: str) -> HttpResponse:
     return _back(f"company-{connection.company_id}")
 
 
+@console_access
 @require_POST
 def fail_next_sync(request: HttpRequest, connection_id: str) -> HttpResponse:
     connection = _connection(connection_id)
@@ -175,6 +203,7 @@ def fail_next_sync(request: HttpRequest, connection_id: str) -> HttpResponse:
 # --- webhooks ------------------------------------------------------------------------------
 
 
+@console_access
 @require_POST
 def replay_message(request: HttpRequest, public_id: str) -> HttpResponse:
     message = _message(public_id)
@@ -183,6 +212,7 @@ def replay_message(request: HttpRequest, public_id: str) -> HttpResponse:
     return _back("outbox")
 
 
+@console_access
 @require_POST
 def reorder_messages(request: HttpRequest) -> HttpResponse:
     form = ReorderForm(request.POST)
@@ -198,6 +228,7 @@ def reorder_messages(request: HttpRequest) -> HttpResponse:
     return _back("outbox")
 
 
+@console_access
 @require_POST
 def hold_delivery(request: HttpRequest) -> HttpResponse:
     form = HoldForm(request.POST)
@@ -212,6 +243,7 @@ def hold_delivery(request: HttpRequest) -> HttpResponse:
     return _back("outbox")
 
 
+@console_access
 @require_POST
 def deliver_now(request: HttpRequest) -> HttpResponse:
     if webhooks.is_held():
@@ -225,6 +257,7 @@ def deliver_now(request: HttpRequest) -> HttpResponse:
 # --- faults --------------------------------------------------------------------------------
 
 
+@console_access
 @require_POST
 def add_fault(request: HttpRequest) -> HttpResponse:
     form = FaultForm(request.POST)
@@ -243,6 +276,7 @@ def add_fault(request: HttpRequest) -> HttpResponse:
     return _back("faults")
 
 
+@console_access
 @require_POST
 def clear_faults(request: HttpRequest) -> HttpResponse:
     faults.faults_clear()

@@ -463,12 +463,10 @@ def deliver_due(now: datetime | None = None) -> int:
 # --- the pump thread -----------------------------------------------------------------------
 
 
-def should_run_pump(
-    *, argv: Sequence[str], environ: Mapping[str, str], mode: str, testing: bool
-) -> bool:
+def should_run_pump(*, argv: Sequence[str], environ: Mapping[str, str], mode: str) -> bool:
     """Only a serving process pumps: runserver's serving child (not its autoreloader parent)
-    or a gunicorn process; never tests, never other management commands."""
-    if mode != "thread" or testing:
+    or a gunicorn process; never other management commands (the tests set the mode "off")."""
+    if mode != "thread":
         return False
     if argv and "gunicorn" in argv[0]:
         return True
@@ -525,7 +523,6 @@ def start_pump_if_serving() -> bool:
         argv=sys.argv,
         environ=os.environ,
         mode=getattr(settings, "CODAT_SANDBOX_WEBHOOK_PUMP", "thread"),
-        testing=getattr(settings, "TESTING", False),
     ):
         return False
     start_pump()

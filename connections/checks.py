@@ -1,7 +1,9 @@
-"""System checks: the app refuses to start without a usable webhook signing secret (W3)."""
+"""System checks: the app refuses to start without a usable webhook signing secret (W3, L2)."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 from django.conf import settings
@@ -44,4 +46,27 @@ def codat_webhook_secrets_check(
                     id="connections.E002",
                 )
             )
+            continue
+        if secret_key_length(secret) < MIN_SECRET_BYTES:
+            errors.append(
+                checks.Error(
+                    f"Codat webhook signing secret #{position} of {len(secrets)} is too short: "
+                    f"a signing key must be at least {MIN_SECRET_BYTES} random bytes.",
+                    hint="Copy the whsec_ secret from Codat's portal again.",
+                    id="connections.E004",
+                )
+            )
     return errors
+
+
+# Standard Webhooks signing keys are 24 to 64 random bytes; anything shorter can be guessed.
+MIN_SECRET_BYTES = 24
+
+
+def secret_key_length(secret: str) -> int:
+    """How many bytes of key a whsec_ secret carries, decoded the way the verifier decodes it."""
+    encoded = secret.removeprefix("whsec_")
+    try:
+        return len(base64.b64decode(encoded + "=="))
+    except (binascii.Error, ValueError):
+        return 0

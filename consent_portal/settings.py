@@ -6,20 +6,19 @@ Every variable read here is listed in `.env.example` and the README. DEBUG is of
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from consent_portal import codat_mode
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-# pytest imports this module with no environment at all: it gets production settings with a
-# throwaway secret key and local hosts, and never reads a developer's `.env`.
-TESTING = "pytest" in sys.modules
-
 env = environ.Env()
-if not TESTING and env.bool("DJANGO_READ_DOT_ENV", default=True):
+# The tests (pyproject.toml, [tool.pytest.ini_options] env) and the deploy checks set this false,
+# so that a developer's `.env` cannot change what they see.
+if env.bool("DJANGO_READ_DOT_ENV", default=True):
     environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
@@ -27,7 +26,7 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 _DEV_SECRET_KEY = "django-insecure-local-development-only-never-use-in-production-0123456789"
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
 if not SECRET_KEY:
-    if not (DEBUG or TESTING):
+    if not DEBUG:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
     SECRET_KEY = _DEV_SECRET_KEY
 
@@ -35,17 +34,24 @@ SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[])
 if not ALLOWED_HOSTS:
-    if not (DEBUG or TESTING):
+    if not DEBUG:
         raise ImproperlyConfigured("DJANGO_ALLOWED_HOSTS must be set when DJANGO_DEBUG is off.")
     ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 # --- Codat -------------------------------------------------------------------------------
-# With no real key the built-in sandbox (codat_sandbox) plays Codat; it is never on otherwise.
+# Real Codat (CODAT_API_KEY) or the built-in sandbox (codat_sandbox), never a guess between
+# them: the sandbox is a deliberate choice, on by default only for local work (DEBUG with no
+# key) and otherwise only when CODAT_SANDBOX=true names it (a demo deployment).
 CODAT_API_KEY = env("CODAT_API_KEY", default="")
-CODAT_SANDBOX_ENABLED = not CODAT_API_KEY
-CODAT_SANDBOX_KEY = env("CODAT_SANDBOX_KEY", default="sandbox")
+CODAT_SANDBOX_ENABLED = codat_mode.sandbox_enabled(
+    debug=DEBUG, api_key=CODAT_API_KEY, sandbox=env("CODAT_SANDBOX", default="")
+)
+# The API key the sandbox accepts. Outside DEBUG it must be set, long and not the public one.
+CODAT_SANDBOX_KEY = env("CODAT_SANDBOX_KEY", default=codat_mode.DEV_SANDBOX_KEY if DEBUG else "")
+if CODAT_SANDBOX_ENABLED and not DEBUG:
+    codat_mode.require_demo_sandbox_key(CODAT_SANDBOX_KEY)
 CODAT_BASE_URL = env(
     "CODAT_BASE_URL",
     default=f"{SITE_URL}/sandbox/codat" if CODAT_SANDBOX_ENABLED else "https://api.codat.io",
@@ -68,9 +74,11 @@ CODAT_READ_TIMEOUT_SECONDS = env.float("CODAT_READ_TIMEOUT_SECONDS", default=8.0
 # CODAT_CIRCUIT_RESET_SECONDS, then one trial call decides. 0 turns the breaker off.
 CODAT_CIRCUIT_FAIL_MAX = env.int("CODAT_CIRCUIT_FAIL_MAX", default=5)
 CODAT_CIRCUIT_RESET_SECONDS = env.float("CODAT_CIRCUIT_RESET_SECONDS", default=30.0)
-_DEV_WEBHOOK_SECRET = "whsec_Y29uc2VudC1wb3J0YWwtc2FuZGJveC13ZWJob29rcw=="
+# Only local development gets a built-in signing secret; everywhere else the system checks
+# (and the WSGI app) refuse to start without one from the environment.
 CODAT_WEBHOOK_SECRETS = env(
-    "CODAT_WEBHOOK_SECRET", default=_DEV_WEBHOOK_SECRET if CODAT_SANDBOX_ENABLED else ""
+    "CODAT_WEBHOOK_SECRET",
+    default=codat_mode.DEV_WEBHOOK_SECRET if DEBUG and CODAT_SANDBOX_ENABLED else "",
 ).split()
 # Webhook bodies above this size are refused before verification (B2).
 CODAT_WEBHOOK_MAX_BODY_BYTES = env.int("CODAT_WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
@@ -172,9 +180,6 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-if TESTING:
-    # Hashing strength is not what the tests measure; PBKDF2 would dominate their run time.
-    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
@@ -191,16 +196,21 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not (DEBUG or TESTING)
+        if not DEBUG
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
 
-# Locally and in tests whitenoise serves straight from the source folders, no collectstatic.
-WHITENOISE_USE_FINDERS = DEBUG or TESTING
-WHITENOISE_AUTOREFRESH = DEBUG or TESTING
+# Locally whitenoise serves straight from the source folders, no collectstatic.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+# Locally mail is printed to the console. Outside DEBUG there is no such default: password-reset
+# links must never land in a server log, so the deploy checks refuse console, in-memory, file
+# and dummy backends (companies.checks), and an unset EMAIL_URL means Django's SMTP default.
+EMAIL_CONFIG = env.email_url(
+    "EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25"
+)
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Consent Portal <no-reply@localhost>")
 
@@ -241,7 +251,7 @@ CSRF_FAILURE_VIEW = "companies.views.csrf_failure"
 # HSTS preload is an operator's commitment that is hard to undo, opted into with
 # DJANGO_HSTS_PRELOAD; until then W021 is an accepted exception (D1).
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
-if DEBUG or TESTING:
+if DEBUG:
     SILENCED_SYSTEM_CHECKS += ["django_ratelimit.E003", "django_ratelimit.W001"]
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {

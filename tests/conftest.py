@@ -24,6 +24,29 @@ from tests.fakes import CODAT
 PASSWORD = "correct horse battery staple 42"
 
 
+def pytest_configure(config):
+    """What the suite changes in the production settings it runs under (pyproject.toml sets the
+    environment), before Django is set up and before any request is served."""
+    from django.conf import settings
+
+    # Hashing strength is not what the tests measure; PBKDF2 would dominate their run time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Static files come straight from the source folders, with no collectstatic manifest.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.WHITENOISE_USE_FINDERS = True
+    settings.WHITENOISE_AUTOREFRESH = True
+    # Rate limits use a per-process cache here; production's shared-cache rule is checked by
+    # tests/hardening/test_deploy_check.py under real production settings.
+    settings.SILENCED_SYSTEM_CHECKS = [
+        *settings.SILENCED_SYSTEM_CHECKS,
+        "django_ratelimit.E003",
+        "django_ratelimit.W001",
+    ]
+
+
 @pytest.fixture(autouse=True)
 def _plain_http_in_tests(settings):
     # Production settings redirect every page to HTTPS; the hardening tests turn it back on.

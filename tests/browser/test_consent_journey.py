@@ -9,6 +9,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from playwright.sync_api import Page, Response, expect
@@ -21,6 +22,7 @@ from tests.browser.steps import (
     BUSINESS,
     EMAIL,
     NAME,
+    PASSWORD,
     agree_to_share,
     choose_at_codat,
     connect,
@@ -335,20 +337,29 @@ def test_withdrawing_lending_explains_what_stops_and_keeps_a_receipt(page: Page,
 
 
 def test_an_expired_bank_connection_is_flagged_everywhere_and_reconnected_in_place(
-    page: Page, live_site, deliver_webhooks
+    page: Page, live_site, deliver_webhooks, another_page
 ):
     make_lending_live(page)
     bank = Connection.objects.get(platform_key="qhnd")
     company = bank.company
 
-    # Open Banking access ends at the bank (90 days, say): the sandbox console plays the bank.
-    page.goto("/sandbox/")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Sandbox console")
-    page.get_by_role(
+    # Open Banking access ends at the bank (90 days, say): a tester plays the bank from the
+    # sandbox console, which in a deployment like this one (DEBUG off) is for staff only.
+    get_user_model().objects.create_superuser(
+        username="tester@bank.example", email="tester@bank.example", password=PASSWORD
+    )
+    tester = another_page()
+    tester.goto("/sandbox/")
+    expect(tester.get_by_role("heading", level=1)).to_have_text("Log in")
+    tester.get_by_label("Email").fill("tester@bank.example")
+    tester.get_by_label("Password").fill(PASSWORD)
+    tester.get_by_role("button", name="Log in").click()
+    expect(tester.get_by_role("heading", level=1)).to_have_text("Sandbox console")
+    tester.get_by_role(
         "button",
         name=f"Expire (Open Banking) Banking Sandbox connection {bank.codat_connection_id}",
     ).click()
-    expect(page.get_by_role("status")).to_have_text(
+    expect(tester.get_by_role("status")).to_have_text(
         f"Connection {bank.codat_connection_id} is now Deauthorized; "
         "connection.disconnected is queued."
     )

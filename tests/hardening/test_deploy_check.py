@@ -19,7 +19,9 @@ def production_environment(**overrides: str) -> dict[str, str]:
     inherited = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(("DJANGO_", "CODAT_", "SITE_URL", "LINK_STATE_", "CACHE_URL"))
+        if not name.startswith(
+            ("DJANGO_", "CODAT_", "SITE_URL", "LINK_STATE_", "CACHE_URL", "EMAIL_URL")
+        )
     }
     webhook_secret = base64.b64encode(secrets.token_bytes(32)).decode()
     return {
@@ -35,6 +37,8 @@ def production_environment(**overrides: str) -> dict[str, str]:
         "CODAT_WEBHOOK_SECRET": f"whsec_{webhook_secret}",
         # Rate limits need a cache every server shares; the check only reads the setting.
         "CACHE_URL": "redis://127.0.0.1:6379/1",
+        # Mail that really leaves the server; the check only reads the setting.
+        "EMAIL_URL": "smtp+tls://portal:password@smtp.example.com:587",
         **overrides,
     }
 

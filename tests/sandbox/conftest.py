@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from codat_sandbox import services, syncs
@@ -23,7 +24,8 @@ def basic_auth(key: str) -> str:
     return "Basic " + base64.b64encode(key.encode()).decode()
 
 
-AUTH = basic_auth("sandbox")
+# The suite runs the sandbox as a demo deployment would, with its own API key (pyproject.toml).
+AUTH = basic_auth(settings.CODAT_SANDBOX_KEY)
 
 
 class SandboxApi:

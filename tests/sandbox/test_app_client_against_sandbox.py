@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 import time_machine
+from django.conf import settings
 
 from codat.client import CodatClient, get_client
 from codat.errors import (
@@ -80,7 +81,7 @@ def link_path_of(connection) -> str:
 def test_sync_settings_refreshes_and_history_through_the_apps_client(client, bakery):
     consented = {"invoices", "bills"}
     codat = CodatClient(
-        api_key="sandbox",
+        api_key=settings.CODAT_SANDBOX_KEY,
         base_url="http://testserver/sandbox/codat",
         transport=httpx.WSGITransport(app=wsgi_app),
         data_type_gate=lambda company_id: consented,

@@ -5,8 +5,12 @@ from __future__ import annotations
 import base64
 
 import pytest
+from django.conf import settings
 
 from .conftest import basic_auth
+
+KEY = settings.CODAT_SANDBOX_KEY
+ENCODED_KEY = base64.b64encode(KEY.encode()).decode()
 
 
 @pytest.mark.parametrize(
@@ -15,12 +19,14 @@ from .conftest import basic_auth
         None,
         "",
         basic_auth("wrong-key"),
+        # The development key is public: a demo deployment never accepts it (L2).
+        basic_auth("sandbox"),
         # A username:password pair is not Codat's scheme, even with the right key in it.
-        "Basic " + base64.b64encode(b"sandbox:").decode(),
-        "basic " + base64.b64encode(b"sandbox").decode(),
-        "Bearer " + base64.b64encode(b"sandbox").decode(),
-        "Basic sandbox",
-        basic_auth("sandbox") + " ",
+        "Basic " + base64.b64encode(f"{KEY}:".encode()).decode(),
+        "basic " + ENCODED_KEY,
+        "Bearer " + ENCODED_KEY,
+        f"Basic {KEY}",
+        basic_auth(KEY) + " ",
     ],
 )
 def test_anything_but_the_exact_header_gets_codats_401(api, header):

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import connect
+
+
+@pytest.fixture
+def client(staff_client):
+    # With DEBUG off, as here, the console is for signed-in staff only (L3; tests/hardening).
+    return staff_client
 
 
 def test_the_console_lists_companies_and_their_connections(client, bakery):

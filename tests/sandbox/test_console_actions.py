@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 import respx
+from django.conf import settings
 from django.test import Client
 
 from codat.client import CodatClient
@@ -18,6 +19,19 @@ from codat_sandbox.inprocess import wsgi_app
 from codat_sandbox.models import SandboxConnection, SandboxFault, SandboxWebhookMessage
 
 from .conftest import connect, link_path, sync_settings
+
+
+def client_for(user) -> Client:
+    signed_in = Client()
+    signed_in.force_login(user)
+    return signed_in
+
+
+@pytest.fixture
+def client(staff_client):
+    # With DEBUG off, as here, the console is for signed-in staff only (L3; tests/hardening).
+    return staff_client
+
 
 START = datetime(2026, 5, 6, 9, 0, 0, tzinfo=UTC)
 EXPIRED = "The integration de-authorized access to the connection."
@@ -103,15 +117,18 @@ def test_only_a_linked_connection_can_expire(client, bakery):
     assert not SandboxWebhookMessage.objects.filter(event_type="connection.disconnected").exists()
 
 
-def test_console_actions_need_post_csrf_and_a_real_connection(bakery):
+def test_console_actions_need_post_csrf_and_a_real_connection(bakery, staff):
     bank = connect(bakery, "suuo", linked=True)
     browser = Client(enforce_csrf_checks=True)
+    browser.force_login(staff)
 
     assert browser.get(f"/sandbox/console/connections/{bank.id}/expire").status_code == 405
     assert browser.post(f"/sandbox/console/connections/{bank.id}/expire").status_code == 403
-    assert Client().post("/sandbox/console/connections/nope/expire").status_code == 404
+    assert client_for(staff).post("/sandbox/console/connections/nope/expire").status_code == 404
     missing = "0498e921-9b53-4396-a412-4f2f5983b0a2"
-    assert Client().post(f"/sandbox/console/connections/{missing}/expire").status_code == 404
+    assert (
+        client_for(staff).post(f"/sandbox/console/connections/{missing}/expire").status_code == 404
+    )
     bank.refresh_from_db()
     assert bank.status == "Linked"
 
@@ -177,7 +194,7 @@ def test_replaying_a_message_queues_a_duplicate_with_the_same_webhook_id(client,
     assert replay.msg_id == original.msg_id
     assert bytes(replay.payload) == bytes(original.payload)
     assert replay.state == "pending"
-    assert Client().post("/sandbox/console/webhooks/nope/replay").status_code == 404
+    assert client.post("/sandbox/console/webhooks/nope/replay").status_code == 404
 
 
 def test_two_waiting_messages_can_be_swapped(client, bakery):
@@ -311,7 +328,7 @@ def test_faults_are_used_oldest_first_one_call_each(api, client, bakery):
 
 def test_the_apps_client_rides_out_a_single_503_and_reports_a_long_429(client, bakery):
     codat = CodatClient(
-        api_key="sandbox",
+        api_key=settings.CODAT_SANDBOX_KEY,
         base_url="http://testserver/sandbox/codat",
         transport=httpx.WSGITransport(app=wsgi_app),
         sleep=lambda seconds: None,

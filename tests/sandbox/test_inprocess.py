@@ -154,6 +154,6 @@ def test_settings_changed_by_a_test_reach_the_middleware(settings):
     with httpx.Client(
         transport=httpx.WSGITransport(app=wsgi_app), base_url="http://testserver"
     ) as http:
-        assert http.get("/sandbox/").status_code == 200
+        assert http.get("/privacy/").status_code == 200
         settings.SECURE_SSL_REDIRECT = True  # read once, when SecurityMiddleware is built
-        assert http.get("/sandbox/").status_code == 301
+        assert http.get("/privacy/").status_code == 301

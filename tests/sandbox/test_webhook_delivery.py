@@ -415,28 +415,27 @@ def test_delivered_messages_cannot_be_reordered(bakery, clock, over_http):
 
 
 @pytest.mark.parametrize(
-    ("argv", "environ", "mode", "testing", "expected"),
+    ("argv", "environ", "mode", "expected"),
     [
-        (["manage.py", "runserver"], {"RUN_MAIN": "true"}, "thread", False, True),
-        (["manage.py", "runserver", "--noreload"], {}, "thread", False, True),
-        (["/venv/bin/gunicorn", "consent_portal.wsgi"], {}, "thread", False, True),
+        (["manage.py", "runserver"], {"RUN_MAIN": "true"}, "thread", True),
+        (["manage.py", "runserver", "--noreload"], {}, "thread", True),
+        (["/venv/bin/gunicorn", "consent_portal.wsgi"], {}, "thread", True),
         # runserver's autoreloader parent only watches files; its child serves.
-        (["manage.py", "runserver"], {}, "thread", False, False),
-        (["manage.py", "migrate"], {"RUN_MAIN": "true"}, "thread", False, False),
-        (["manage.py", "db_worker"], {}, "thread", False, False),
-        (["manage.py", "runserver"], {"RUN_MAIN": "true"}, "off", False, False),
-        (["manage.py", "runserver"], {"RUN_MAIN": "true"}, "thread", True, False),
-        (["pytest"], {}, "thread", True, False),
+        (["manage.py", "runserver"], {}, "thread", False),
+        (["manage.py", "migrate"], {"RUN_MAIN": "true"}, "thread", False),
+        (["manage.py", "db_worker"], {}, "thread", False),
+        (["manage.py", "runserver"], {"RUN_MAIN": "true"}, "off", False),
+        (["/venv/bin/gunicorn", "consent_portal.wsgi"], {}, "off", False),
+        (["pytest"], {}, "thread", False),
     ],
 )
-def test_only_a_serving_process_runs_the_pump(argv, environ, mode, testing, expected):
-    assert (
-        webhooks.should_run_pump(argv=argv, environ=environ, mode=mode, testing=testing) is expected
-    )
+def test_only_a_serving_process_runs_the_pump(argv, environ, mode, expected):
+    assert webhooks.should_run_pump(argv=argv, environ=environ, mode=mode) is expected
 
 
 def test_under_pytest_no_pump_thread_is_started(settings):
-    assert settings.TESTING is True
+    # pyproject.toml turns the pump off for the suite; tests deliver with deliver_due().
+    assert settings.CODAT_SANDBOX_WEBHOOK_PUMP == "off"
     assert webhooks.start_pump_if_serving() is False
     assert not any(thread.name == "codat-sandbox-webhook-pump" for thread in threading.enumerate())
 
