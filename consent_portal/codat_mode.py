@@ -3,7 +3,7 @@
 Real Codat needs `CODAT_API_KEY`. The built-in sandbox plays Codat for local work (DEBUG on, no
 key: `make run`, the tests) and for a demo deployment that names it with `CODAT_SANDBOX=true`.
 Anything else is refused at start-up rather than guessed: a production server with no key must
-not quietly serve an open, fake Codat to the internet (docs/security.md, L1 and L2).
+not quietly serve an open, fake Codat to the internet (docs/promises.md, L1 and L2).
 
 Plain functions of their inputs, so that settings, the deploy checks and the tests share them.
 """
