@@ -41,6 +41,7 @@ from codat.errors import (
     DatasetAlreadyInProgress,
     DataTypeNotConsented,
 )
+from codat.transport import InProcessTransport
 from codat.types import (
     Branding,
     Company,
@@ -577,7 +578,8 @@ def get_client(*, budget: float | None = None) -> CodatClient:
     """A fresh client per unit of work, configured from Django settings.
 
     In sandbox mode the key is the sandbox's, and with CODAT_SANDBOX_IN_PROCESS the requests go
-    straight into the sandbox's WSGI app instead of over a socket to this same server. Data
+    straight into the sandbox's WSGI app instead of over a socket to this same server, through
+    a transport that keeps the read timeout and so the budget (X1; see codat.transport). Data
     calls pass through the consents app's gate (design §4: the single gate).
     """
     from django.conf import settings
@@ -587,7 +589,7 @@ def get_client(*, budget: float | None = None) -> CodatClient:
     if settings.CODAT_SANDBOX_ENABLED:
         api_key = settings.CODAT_SANDBOX_KEY
         if settings.CODAT_SANDBOX_IN_PROCESS:
-            transport = httpx.WSGITransport(app=import_string("codat_sandbox.inprocess.wsgi_app"))
+            transport = InProcessTransport(import_string("codat_sandbox.inprocess.wsgi_app"))
     else:
         api_key = settings.CODAT_API_KEY
     return CodatClient(

@@ -20,6 +20,8 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 
+from codat.transport import READ_DEADLINE_ENVIRON_KEY
+
 from . import faults, services, syncs
 from .errors import (
     CodatApiError,
@@ -82,7 +84,8 @@ def endpoint(handlers: Mapping[str, Handler]) -> Callable[..., HttpResponse]:
     def view(request: HttpRequest, **kwargs: str) -> HttpResponse:
         try:
             # Console-injected faults come first, like a struggling gateway in front of Codat.
-            faults.inject()
+            # An in-process caller says when it stops waiting (codat.transport).
+            faults.inject(deadline=request.META.get(READ_DEADLINE_ENVIRON_KEY))
             if not _is_authorised(request):
                 raise CodatApiError(401, "Unauthorized")
             handler = handlers.get(request.method or "")

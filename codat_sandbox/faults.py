@@ -3,6 +3,11 @@
 Each fault applies to the next N API calls, oldest fault first, one call at a time, before the
 request is authenticated or handled, as an overloaded gateway in front of Codat would. The
 error bodies are Codat's `ErrorMessage`, so clients see exactly what Codat sends.
+
+Latency stops at the caller's read deadline when the caller is in this process (the app's
+client through `codat.transport.InProcessTransport`): there the sleep holds the caller's own
+thread, and sleeping on after the caller stopped waiting would only hold its web request past
+its timeouts. The transport then reports the late answer as a read timeout, as a socket would.
 """
 
 from __future__ import annotations
@@ -67,13 +72,20 @@ def take_fault() -> SandboxFault | None:
     return None
 
 
-def inject() -> None:
-    """Apply the next fault, if any: sleep, or raise the error the API then sends."""
+def inject(*, deadline: float | None = None) -> None:
+    """Apply the next fault, if any: sleep, or raise the error the API then sends.
+
+    `deadline` is the `time.monotonic()` instant after which the caller no longer waits for the
+    answer; latency sleeps no later than that (None: the whole latency, as over HTTP).
+    """
     fault = take_fault()
     if fault is None:
         return
     if fault.kind == Kind.LATENCY:
-        sleep(fault.latency_seconds or 0.0)
+        latency = fault.latency_seconds or 0.0
+        if deadline is not None:
+            latency = min(latency, max(0.0, deadline - time.monotonic()))
+        sleep(latency)
     elif fault.kind == Kind.RATE_LIMITED:
         raise CodatApiError(
             429, RATE_LIMITED_TEXT, headers={"Retry-After": str(fault.retry_after or 0)}

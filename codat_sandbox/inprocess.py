@@ -14,6 +14,11 @@ what is needed; this module adapts its response object to the WSGI calling conve
         transport=httpx.WSGITransport(app=wsgi_app),
         base_url="http://testserver/sandbox/codat",
     )
+
+The call runs in the caller's thread for the same reason: that is where the caller's database
+connection and transaction are. `httpx.WSGITransport` therefore cannot time out; the app's
+client uses `codat.transport.InProcessTransport` instead, which tells the sandbox when the
+caller stops waiting (its injected latency stops there) and then raises `httpx.ReadTimeout`.
 """
 
 from __future__ import annotations
