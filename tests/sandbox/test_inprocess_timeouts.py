@@ -30,6 +30,12 @@ MARGIN = 1.0
 
 
 @pytest.fixture
+def client(staff_client):
+    # The console, where testers inject faults, is for staff with DEBUG off (L3).
+    return staff_client
+
+
+@pytest.fixture
 def in_process_sandbox(db, settings):
     settings.CODAT_SANDBOX_ENABLED = True
     settings.CODAT_SANDBOX_IN_PROCESS = True
