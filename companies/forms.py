@@ -105,4 +105,5 @@ class EmailAuthenticationForm(AuthenticationForm):
     }
 
     def clean_username(self) -> str:
+        # The login rate limit keys on this same spelling (companies.requests.account_named_in).
         return normalise_email(self.cleaned_data["username"])

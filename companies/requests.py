@@ -1,11 +1,15 @@
-"""Who is asking: the client's address, for consent evidence and for rate limits."""
+"""Who is asking: the client's address, for consent evidence and for rate limits, and the
+account a form names, for per-account rate limits."""
 
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest
+
+from companies.services import normalise_email
 
 
 def client_ip(request: HttpRequest) -> str | None:
@@ -24,3 +28,16 @@ def client_ip(request: HttpRequest) -> str | None:
         except ValueError:
             continue
     return None
+
+
+def account_named_in(field: str) -> Callable[[str, HttpRequest], str]:
+    """A django-ratelimit key: the account the POSTed email `field` names (L4).
+
+    Spelled exactly as login looks the account up (normalise_email), so `Owner@Acme.example`
+    and ` owner@acme.example ` count against one allowance, not one each.
+    """
+
+    def key(group: str, request: HttpRequest) -> str:
+        return normalise_email(request.POST.get(field, ""))
+
+    return key

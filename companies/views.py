@@ -28,6 +28,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from django_ratelimit.decorators import ratelimit
 
 from companies.forms import EmailAuthenticationForm, SignupForm
+from companies.requests import account_named_in
 from companies.selectors import company_for_user
 from companies.services import company_signup
 from consents.selectors import product_statuses
@@ -64,10 +65,12 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "registration/signup.html", {"form": form})
 
 
-# Guessing passwords costs: per address, and per account whatever the address (D5).
+# Guessing passwords costs: per address, and per account whatever the address (D5) and however
+# its email is typed, since login ignores case and surrounding spaces (L4).
 @method_decorator(ratelimit(key="ip", rate="20/m", method="POST", group="login-ip"), name="post")
 @method_decorator(
-    ratelimit(key="post:username", rate="5/m", method="POST", group="login-user"), name="post"
+    ratelimit(key=account_named_in("username"), rate="5/m", method="POST", group="login-user"),
+    name="post",
 )
 class LoginView(auth_views.LoginView):
     # Django's view checks `next` with url_has_allowed_host_and_scheme(), so an off-site
@@ -85,8 +88,16 @@ class LogoutView(auth_views.LogoutView):
         return response
 
 
+# Each request mails the account: limited per address, and per account so that many addresses
+# cannot flood one inbox.
 @method_decorator(
     ratelimit(key="ip", rate="5/h", method="POST", group="password-reset"), name="post"
+)
+@method_decorator(
+    ratelimit(
+        key=account_named_in("email"), rate="5/h", method="POST", group="password-reset-account"
+    ),
+    name="post",
 )
 class PasswordResetView(auth_views.PasswordResetView):
     def form_valid(self, form: PasswordResetForm) -> HttpResponse:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 import time_machine
+from django.core import mail
 from django.test import Client
 
 from tests.conftest import PASSWORD
@@ -51,6 +52,54 @@ def test_another_account_is_not_held_up_by_one_being_guessed(owner, outsider):
     response = client.post("/accounts/login/", {"username": outsider.email, "password": PASSWORD})
 
     assert response.status_code == 302
+
+
+# However the address is typed, login finds the same account, so it is the same allowance (L4).
+OWNER_SPELLINGS = [
+    "owner@acme.example",
+    "OWNER@acme.example",
+    " Owner@Acme.Example ",
+    "owner@ACME.EXAMPLE\t",
+    "\nOwNeR@aCmE.eXaMpLe",
+]
+
+
+def test_guesses_spread_over_spellings_of_one_email_share_one_allowance(owner, outsider):
+    # Each guess from its own address too, so only the per-account limit can stop them.
+    for n, spelling in enumerate(OWNER_SPELLINGS):
+        wrong = Client(REMOTE_ADDR=f"203.0.113.{n + 1}").post(
+            "/accounts/login/", {"username": spelling, "password": "nope"}
+        )
+        assert wrong.status_code == 200
+        assert "do not match an account" in wrong.content.decode()
+
+    client = Client(REMOTE_ADDR="203.0.113.99")
+    sixth = client.post(
+        "/accounts/login/", {"username": "Owner@Acme.example", "password": PASSWORD}
+    )
+
+    assert_rate_limited(sixth)
+    assert "_auth_user_id" not in client.session  # even the right password waits
+    other = Client(REMOTE_ADDR="203.0.113.99")
+    response = other.post(
+        "/accounts/login/", {"username": " Outsider@Other.example", "password": PASSWORD}
+    )
+    assert response.status_code == 302
+    assert other.session["_auth_user_id"] == str(outsider.pk)
+
+
+def test_reset_requests_spread_over_spellings_of_one_email_share_one_allowance(owner, outsider):
+    for n, spelling in enumerate(OWNER_SPELLINGS):
+        client = Client(REMOTE_ADDR=f"203.0.113.{n + 1}")
+        assert client.post("/accounts/password-reset/", {"email": spelling}).status_code == 302
+    assert len(mail.outbox) == 5
+
+    client = Client(REMOTE_ADDR="203.0.113.99")
+    assert_rate_limited(client.post("/accounts/password-reset/", {"email": "OWNER@acme.example"}))
+    assert len(mail.outbox) == 5  # no sixth mail to the same inbox
+    response = client.post("/accounts/password-reset/", {"email": "outsider@other.example"})
+    assert response.status_code == 302
+    assert mail.outbox[-1].to == ["outsider@other.example"]
 
 
 def test_sign_ups_from_one_address_are_limited(db):
