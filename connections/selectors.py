@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from uuid import UUID
 
 from companies.models import Company
-from connections.models import PICKER_SOURCE_TYPES, Connection, DataSync, Integration, SourceType
+from companies.scoping import scopes_disabled
+from connections.models import (
+    PICKER_SOURCE_TYPES,
+    Connection,
+    DataSync,
+    Integration,
+    LinkAttempt,
+    SourceType,
+)
 
 
 @dataclass(frozen=True)
@@ -26,6 +35,19 @@ def connections_for_company(company: Company) -> tuple[list[Connection], list[Co
 def connection_for_company(company: Company, connection_id) -> Connection:
     """The company's connection, or Connection.DoesNotExist for anyone else's (views 404)."""
     return Connection.objects.select_related("company").get(pk=connection_id, company=company)
+
+
+def owning_company_id(model: type[Connection | LinkAttempt], pk) -> UUID | None:
+    """Which company a connection or link attempt belongs to, whoever is asking; None if no
+    tenant has it.
+
+    For the security log only: it tells a customer reaching for another tenant's id from one
+    who mistyped an id. Inside a request the tenant scope would hide the other company's row,
+    so this one query looks across tenants on purpose; it reads nothing but the owner's id, and
+    the caller still answers 404.
+    """
+    with scopes_disabled():
+        return model.objects.filter(pk=pk).values_list("company_id", flat=True).first()
 
 
 def linked_accounting_connection(company: Company) -> Connection | None:

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_ratelimit.decorators import ratelimit
 
 from codat.errors import CodatError, CodatRateLimited, CodatUnavailable
+from companies.models import Company
 from companies.selectors import current_company
 from connections import selectors, services
 from connections.forms import LinkReturnForm, PickerFilterForm
@@ -43,19 +44,30 @@ def _codat_failure(request: HttpRequest, exc: CodatError, *, action: str) -> Htt
     )
 
 
+def _not_found(
+    request: HttpRequest, company: Company, model: type[Connection | LinkAttempt], object_id
+) -> Http404:
+    """The 404 for an id the customer's company doesn't have, logged if another company has it
+    (T4): a mistyped or stale id is not an attack, reaching for another tenant's row may be."""
+    target_company_id = selectors.owning_company_id(model, object_id)
+    if target_company_id is not None:
+        security_log.warning(
+            "Cross-tenant %s access: user=%s company=%s target=%s target_company=%s",
+            model._meta.verbose_name,
+            request.user.pk,
+            company.id,
+            object_id,
+            target_company_id,
+        )
+    return Http404(f"No such {model._meta.verbose_name}")
+
+
 def _connection_or_404(request: HttpRequest, connection_id) -> Connection:
     company = current_company(request)
     try:
         return selectors.connection_for_company(company, connection_id)
     except Connection.DoesNotExist:
-        if Connection.objects.filter(pk=connection_id).exists():
-            security_log.warning(
-                "Cross-tenant connection access: user=%s company=%s target=%s",
-                request.user.pk,
-                company.id,
-                connection_id,
-            )
-        raise Http404("No such connection") from None
+        raise _not_found(request, company, Connection, connection_id) from None
 
 
 @login_required
@@ -183,9 +195,12 @@ def link_return(request: HttpRequest) -> HttpResponse:
 @require_GET
 def attempt_outcome(request: HttpRequest, attempt_id) -> HttpResponse:
     company = current_company(request)
-    attempt = get_object_or_404(
-        LinkAttempt.objects.select_related("connection"), pk=attempt_id, company=company
-    )
+    try:
+        attempt = LinkAttempt.objects.select_related("connection").get(
+            pk=attempt_id, company=company
+        )
+    except LinkAttempt.DoesNotExist:
+        raise _not_found(request, company, LinkAttempt, attempt_id) from None
     connection = attempt.connection
     alternatives = []
     if attempt.status_code == "501":

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+from datetime import timedelta
 
 import httpx
 import pytest
 from django.db import connection as db_connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
-from connections.models import Connection
+from connections.models import Connection, LinkAttempt
 from tests.fakes import codat_connection, error_body, link
 
 pytestmark = pytest.mark.django_db
@@ -163,6 +166,84 @@ def test_another_companys_connection_is_404_with_no_side_effect(
 
 def test_an_unknown_connection_id_is_404(owner_client, acme):
     assert owner_client.get(f"/connections/{uuid.uuid4()}/").status_code == 404
+
+
+def cross_tenant_lines(caplog) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "consent_portal.security" and "Cross-tenant" in r.getMessage()
+    ]
+
+
+@pytest.fixture
+def xero_attempt(xero, owner):
+    return LinkAttempt.objects.create(
+        state_hash="0" * 64,
+        user=owner,
+        company=xero.company,
+        connection=xero,
+        expires_at=timezone.now() + timedelta(minutes=30),
+    )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "target"),
+    [
+        ("get", "/connections/{connection}/", "connection"),
+        ("get", "/connections/{connection}/progress/", "connection"),
+        ("post", "/connections/{connection}/check/", "connection"),
+        ("post", "/connections/{connection}/reconnect/", "connection"),
+        ("post", "/connections/{connection}/disconnect/", "connection"),
+        ("get", "/connections/attempts/{attempt}/", "link attempt"),
+    ],
+)
+def test_reaching_for_another_companys_id_is_404_and_logged_with_who_and_what(
+    outsider_client,
+    outsider,
+    other_co,
+    acme,
+    xero,
+    xero_attempt,
+    fake_codat,
+    caplog,
+    method,
+    path,
+    target,
+):
+    ids = {"connection": xero.id, "attempt": xero_attempt.id}
+
+    with caplog.at_level(logging.WARNING, logger="consent_portal.security"):
+        response = getattr(outsider_client, method)(path.format(**ids))
+
+    assert response.status_code == 404
+    target_id = xero_attempt.id if target == "link attempt" else xero.id
+    assert cross_tenant_lines(caplog) == [
+        f"Cross-tenant {target} access: user={outsider.pk} company={other_co.id} "
+        f"target={target_id} target_company={acme.id}"
+    ]
+    assert len(fake_codat.calls) == 0
+
+
+@pytest.mark.parametrize(
+    "path", ["/connections/{id}/", "/connections/{id}/check/", "/connections/attempts/{id}/"]
+)
+def test_an_unknown_id_is_404_and_not_logged_as_cross_tenant(
+    outsider_client, xero, xero_attempt, caplog, path
+):
+    with caplog.at_level(logging.DEBUG):
+        method = outsider_client.post if path.endswith("check/") else outsider_client.get
+        response = method(path.format(id=uuid.uuid4()))
+
+    assert response.status_code == 404
+    assert cross_tenant_lines(caplog) == []
+
+
+def test_the_owner_reaching_their_own_connection_logs_nothing(owner_client, xero, caplog):
+    with caplog.at_level(logging.DEBUG):
+        assert owner_client.get(f"/connections/{xero.id}/").status_code == 200
+
+    assert cross_tenant_lines(caplog) == []
 
 
 @pytest.mark.parametrize(
