@@ -240,8 +240,14 @@ def connection_progress(request: HttpRequest, connection_id) -> HttpResponse:
     )
 
 
+# "Check again" is one Codat read per click, from the same daily quota; a person waiting for
+# Codat's confirmation needs a few, a script or a stuck key needs stopping (L4).
+CHECK_RATE = "30/h"
+
+
 @login_required
 @require_POST
+@ratelimit(key="user", rate=CHECK_RATE, method="POST", group="codat-check")
 def connection_check(request: HttpRequest, connection_id) -> HttpResponse:
     connection = _connection_or_404(request, connection_id)
     if not services.connection_refresh(connection=connection):

@@ -10,7 +10,9 @@ import time_machine
 from django.core import mail
 from django.test import Client
 
+from connections.views import CHECK_RATE
 from tests.conftest import PASSWORD
+from tests.fakes import codat_connection, link_xero
 
 pytestmark = pytest.mark.django_db
 
@@ -123,6 +125,29 @@ def test_connect_clicks_that_spend_codat_quota_are_limited(owner_client, catalog
         assert owner_client.post("/connect/zzzz/").status_code == 404
 
     assert_rate_limited(owner_client.post("/connect/gbol/"))
+
+
+def test_check_again_clicks_that_spend_codat_quota_are_limited(
+    owner_client, outsider_client, acme, other_co, fake_codat
+):
+    pending = link_xero(acme, status="PendingAuth")
+    theirs = link_xero(other_co, status="PendingAuth")
+    for connection in (pending, theirs):
+        company_id = str(connection.company.codat_company_id)
+        connection_id = str(connection.codat_connection_id)
+        fake_codat.get(f"/companies/{company_id}/connections/{connection_id}").respond(
+            200, json=codat_connection(company_id, connection_id, status="PendingAuth")
+        )
+    allowed = int(CHECK_RATE.split("/")[0])
+
+    for _ in range(allowed):
+        assert owner_client.post(f"/connections/{pending.id}/check/").status_code == 302
+
+    assert_rate_limited(owner_client.post(f"/connections/{pending.id}/check/"))
+    assert len(fake_codat.calls) == allowed
+    # Someone else's checks are not held up.
+    assert outsider_client.post(f"/connections/{theirs.id}/check/").status_code == 302
+    assert len(fake_codat.calls) == allowed + 1
 
 
 def test_gets_are_never_limited(owner_client, catalogue):
