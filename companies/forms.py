@@ -11,7 +11,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 
 from companies.models import Company
-from companies.services import DUPLICATE_EMAIL_MESSAGE, email_is_taken, normalise_email
+from companies.services import normalise_email
 
 
 class SignupForm(forms.Form):
@@ -55,8 +55,9 @@ class SignupForm(forms.Form):
                 "Use an email address made of letters, digits and @ . + - _ only.",
                 code="email_characters",
             ) from error
-        if email_is_taken(email):
-            raise ValidationError(DUPLICATE_EMAIL_MESSAGE, code="duplicate_email")
+        # Whether the email already has an account is deliberately not checked here: the answer
+        # would tell anyone who banks with us. companies.services.signup_request emails the
+        # address instead.
         return email
 
     def clean(self) -> dict[str, Any]:
@@ -77,14 +78,23 @@ class SignupForm(forms.Form):
                 self.add_error("password1", error)
         return cleaned
 
+
+class SignupConfirmForm(forms.Form):
+    """The last step of sign-up, from the emailed link: the password chosen at sign-up."""
+
+    password = forms.CharField(
+        label="Password",
+        strip=False,
+        help_text="The one you chose when you signed up.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+    )
+
     def add_service_errors(self, error: ValidationError) -> None:
-        """Show errors raised by company_signup() next to the fields they concern."""
+        """Show errors raised by signup_confirm() next to the password, or above the form."""
         if not hasattr(error, "error_dict"):
             self.add_error(None, error)
             return
-        field_for = {"password": "password1"}
         for field, errors in error.error_dict.items():
-            field = field_for.get(field, field)
             self.add_error(field if field in self.fields else None, errors)
 
 

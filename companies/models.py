@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import hashlib
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -42,3 +44,31 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.company} ({self.get_role_display()})"
+
+
+class PendingSignup(models.Model):
+    """A sign-up waiting for its emailed link: no user or company exists until then.
+
+    Sign-up answers every email the same way, so it cannot create the account straight away;
+    the account is made when someone holding both the link (the inbox) and the password chosen
+    at sign-up comes back. One row per email: a later sign-up replaces it, and the old link.
+    """
+
+    # Long enough to find the mail the next day, short enough that a stray link soon stops
+    # working; an unfinished sign-up's name and email are kept no longer than this.
+    LINK_LIFETIME = timedelta(hours=24)
+
+    email = models.CharField(max_length=150, unique=True)  # as normalise_email() spells it
+    name = models.CharField(max_length=150)
+    business_name = models.CharField(max_length=200)
+    password = models.CharField(max_length=128)  # a hash, as User.password
+    # Only the SHA-256 of the link's token, so a database read yields no usable link.
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Sign-up waiting for {self.email}"
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import Http404, HttpRequest
+from django.utils import timezone
 
-from companies.models import Company
+from companies.models import Company, PendingSignup
 
 
 def company_for_user(user: AbstractBaseUser | AnonymousUser) -> Company | None:
@@ -36,3 +37,11 @@ def member_emails(company: Company) -> list[str]:
     """Where to tell a business about its data: every member with an email address."""
     emails = company.memberships.values_list("user__email", flat=True)
     return [email for email in emails if email]
+
+
+def pending_signup_for_token(token: str) -> PendingSignup | None:
+    """The sign-up an emailed link finishes, if the link is still current."""
+    return PendingSignup.objects.filter(
+        token_hash=PendingSignup.hash_token(token),
+        created_at__gte=timezone.now() - PendingSignup.LINK_LIFETIME,
+    ).first()

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+import secrets
+
+from django.conf import settings
 from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.template.loader import render_to_string
+from django.utils import timezone
 
-from companies.models import Company, Membership
+from companies.models import Company, Membership, PendingSignup
+
+logger = logging.getLogger(__name__)
 
 DUPLICATE_EMAIL_MESSAGE = "An account with this email address already exists. Try logging in."
+WRONG_SIGNUP_PASSWORD_MESSAGE = (
+    "That is not the password you chose when you signed up. Check it and try again."
+)
 
 
 def normalise_email(email: str) -> str:
@@ -21,12 +35,13 @@ def normalise_email(email: str) -> str:
     return email.strip().lower()
 
 
-def email_is_taken(email: str) -> bool:
+def _users_with_email(email: str):
     email = normalise_email(email)
-    users = get_user_model().objects
-    return (
-        users.filter(username__iexact=email).exists() or users.filter(email__iexact=email).exists()
-    )
+    return get_user_model().objects.filter(Q(username__iexact=email) | Q(email__iexact=email))
+
+
+def email_is_taken(email: str) -> bool:
+    return _users_with_email(email).exists()
 
 
 def _clean_as(instance: AbstractUser | Company | Membership, field_names: dict[str, str]) -> None:
@@ -76,4 +91,96 @@ def company_signup(*, name: str, email: str, password: str, business_name: str) 
     membership = Membership(user=user, company=company, role=Membership.Role.OWNER)
     membership.full_clean()
     membership.save()
+    return user
+
+
+# --- sign-up by emailed link ----------------------------------------------------------------
+# Sign-up answers an email that already has an account exactly as it answers a new one, so the
+# form cannot be used to find out who banks here. Whoever owns the address learns which it was,
+# by email: a link to finish a new account, or a note that the account already exists.
+
+
+def _mail(*, to: str, subject: str, template: str, context: dict) -> None:
+    """Best effort, and the same for both kinds of sign-up: a failure is logged, never shown,
+    or the page would differ between them."""
+    context = {"site_url": settings.SITE_URL, **context}
+    try:
+        send_mail(subject, render_to_string(template, context), None, [to])
+    except Exception:
+        logger.exception("Could not send %r", subject)
+
+
+def signup_request(*, name: str, email: str, password: str, business_name: str) -> None:
+    """Start a sign-up: email a link to finish a new account, or tell an existing account.
+
+    The caller answers the same in both cases. Both hash the password and send one mail, so
+    neither the page nor its timing says which happened.
+    """
+    email = normalise_email(email)
+    password_hash = make_password(password)
+    existing = _users_with_email(email).order_by("pk").first()
+    if existing is not None:
+        _mail(
+            to=existing.email or email,
+            subject="Someone tried to sign up with your email address",
+            template="companies/email/signup_existing_account.txt",
+            context={"user": existing, "email": email},
+        )
+        return
+
+    token = secrets.token_urlsafe(32)
+    now = timezone.now()
+    values = {
+        "name": name.strip(),
+        "business_name": business_name.strip(),
+        "password": password_hash,
+        "token_hash": PendingSignup.hash_token(token),
+        "created_at": now,
+    }
+    try:
+        with transaction.atomic():
+            PendingSignup.objects.filter(created_at__lt=now - PendingSignup.LINK_LIFETIME).delete()
+            # The newest sign-up for an email wins; its predecessor's link stops working.
+            PendingSignup.objects.update_or_create(email=email, defaults=values)
+    except IntegrityError:
+        # A simultaneous sign-up for the same email created the row first: now replace it.
+        PendingSignup.objects.update_or_create(email=email, defaults=values)
+    _mail(
+        to=email,
+        subject="Finish creating your Consent Portal account",
+        template="companies/email/signup_confirm.txt",
+        context={"name": values["name"], "business_name": values["business_name"], "token": token},
+    )
+
+
+class SignupLinkUsed(Exception):
+    """The link's sign-up was finished (or replaced) meanwhile, e.g. by a second click."""
+
+
+def signup_confirm(*, pending: PendingSignup, password: str) -> AbstractUser:
+    """Finish a sign-up from its emailed link: the account exists from now on.
+
+    Asking for the password chosen at sign-up means a link alone finishes nothing: whoever
+    receives a link for a sign-up they did not make cannot end up in an account whose password
+    someone else knows. Raises ValidationError (keyed `password` or `email`) or SignupLinkUsed.
+    """
+    if not check_password(password, pending.password):
+        raise ValidationError({"password": WRONG_SIGNUP_PASSWORD_MESSAGE}, code="wrong_password")
+    try:
+        with transaction.atomic():
+            locked = PendingSignup.objects.select_for_update().filter(pk=pending.pk).first()
+            if locked is None or locked.token_hash != pending.token_hash:
+                raise SignupLinkUsed
+            user = company_signup(
+                name=locked.name,
+                email=locked.email,
+                password=password,
+                business_name=locked.business_name,
+            )
+            locked.delete()
+    except ValidationError as error:
+        if "email" in getattr(error, "error_dict", {}):
+            # The email got an account some other way meanwhile: this sign-up can never finish.
+            PendingSignup.objects.filter(pk=pending.pk).delete()
+        raise
     return user

@@ -27,10 +27,10 @@ from django.views.decorators.csrf import requires_csrf_token
 from django.views.decorators.http import require_http_methods, require_safe
 from django_ratelimit.decorators import ratelimit
 
-from companies.forms import EmailAuthenticationForm, SignupForm
+from companies.forms import EmailAuthenticationForm, SignupConfirmForm, SignupForm
 from companies.requests import account_named_in
-from companies.selectors import company_for_user
-from companies.services import company_signup
+from companies.selectors import company_for_user, pending_signup_for_token
+from companies.services import SignupLinkUsed, signup_confirm, signup_request
 from consents.selectors import product_statuses
 
 logger = logging.getLogger(__name__)
@@ -42,27 +42,60 @@ logger = logging.getLogger(__name__)
 @never_cache
 @require_http_methods(["GET", "HEAD", "POST"])
 @ratelimit(key="ip", rate="10/h", method="POST", group="signup")
+# Each sign-up mails the address it names: per account too, so many addresses cannot flood one
+# inbox. Counted alike whether or not the email has an account, so the limit reveals nothing.
+@ratelimit(key=account_named_in("email"), rate="5/h", method="POST", group="signup-account")
 def signup(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("home")
     form = SignupForm(request.POST) if request.method == "POST" else SignupForm()
     if request.method == "POST" and form.is_valid():
+        # The same answer whether or not the email already has an account (the mail differs):
+        # saying "already registered" would tell anyone who banks with us.
+        signup_request(
+            name=form.cleaned_data["name"],
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password1"],
+            business_name=form.cleaned_data["business_name"],
+        )
+        return redirect("signup_sent")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@require_safe
+def signup_sent(request: HttpRequest) -> HttpResponse:
+    return render(request, "registration/signup_sent.html")
+
+
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+@ratelimit(key="ip", rate="10/m", method="POST", group="signup-confirm")
+def signup_confirm_view(request: HttpRequest, token: str) -> HttpResponse:
+    """The emailed link: GET only shows the form (mail scanners follow links), POST finishes."""
+    if request.user.is_authenticated:
+        return redirect("home")
+    pending = pending_signup_for_token(token)
+    if pending is None:
+        return render(request, "registration/signup_confirm.html", {"validlink": False}, status=404)
+    form = SignupConfirmForm(request.POST) if request.method == "POST" else SignupConfirmForm()
+    if request.method == "POST" and form.is_valid():
         try:
-            user = company_signup(
-                name=form.cleaned_data["name"],
-                email=form.cleaned_data["email"],
-                password=form.cleaned_data["password1"],
-                business_name=form.cleaned_data["business_name"],
+            user = signup_confirm(pending=pending, password=form.cleaned_data["password"])
+        except SignupLinkUsed:
+            return render(
+                request, "registration/signup_confirm.html", {"validlink": False}, status=404
             )
         except ValidationError as error:
-            # Only reachable if the data changed since the form checked it (e.g. a race on
-            # the email); the form shows it like any other error.
             form.add_service_errors(error)
         else:
             login(request, user, backend="django.contrib.auth.backends.ModelBackend")
             messages.success(request, f"Welcome, {user.first_name}. Your account is ready.")
             return redirect("home")
-    return render(request, "registration/signup.html", {"form": form})
+    return render(
+        request,
+        "registration/signup_confirm.html",
+        {"validlink": True, "form": form, "pending": pending},
+    )
 
 
 # Guessing passwords costs: per address, and per account whatever the address (D5) and however

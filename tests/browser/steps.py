@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
+from django.core import mail
 from playwright.sync_api import Locator, Page, expect
 
 NAME = "Bea Baker"
@@ -11,7 +15,8 @@ PASSWORD = "flour and water 2026"
 
 
 def sign_up(page: Page) -> None:
-    """From the home page, through the sign-up form, to the signed-in home page."""
+    """From the home page, through the sign-up form and the link it mails, to the signed-in
+    home page. (The live server runs in this process, so its mail is in mail.outbox.)"""
     page.goto("/")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Sign up").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Create your account")
@@ -20,6 +25,14 @@ def sign_up(page: Page) -> None:
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_label("Confirm password").fill(PASSWORD)
     page.get_by_label("Business name").fill(BUSINESS)
+    page.get_by_role("button", name="Create account").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
+    [message] = [m for m in mail.outbox if m.to == [EMAIL]]
+    link = re.search(r"https?://\S+/accounts/signup/confirm/[\w-]+/", message.body)
+    assert link, message.body
+    page.goto(urlsplit(link.group(0)).path)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Finish creating your account")
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Hello, {NAME}")
 

@@ -10,6 +10,7 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
+from django.core import mail
 from django.test import Client
 
 from codat_sandbox.models import SandboxCompany, SandboxConnection
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.django_db
 
 
 def sign_up(client: Client, *, business: str = "Brightside Bakery") -> Company:
+    """Sign up, then finish with the link mailed to the new address and the password."""
     response = client.post(
         "/accounts/signup/",
         {
@@ -30,6 +32,10 @@ def sign_up(client: Client, *, business: str = "Brightside Bakery") -> Company:
             "password2": "flour and water 2026",
         },
     )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    link = re.search(r"https?://\S+/accounts/signup/confirm/[\w-]+/", mail.outbox[-1].body)
+    assert link, mail.outbox[-1].body
+    response = client.post(local(link.group(0)), {"password": "flour and water 2026"})
     assert response.status_code == 302, response.content.decode()[:2000]
     return Company.objects.get(name=business)
 

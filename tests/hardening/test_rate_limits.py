@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -110,6 +111,46 @@ def test_sign_ups_from_one_address_are_limited(db):
         client.post("/accounts/signup/", {"email": f"bot{n}@example.com"})
 
     assert_rate_limited(client.post("/accounts/signup/", {"email": "bot@example.com"}))
+
+
+def signup_form(email: str) -> dict[str, str]:
+    return {
+        "name": "Someone",
+        "email": email,
+        "business_name": "Some Ltd",
+        "password1": "plum orchard ledger 7781",
+        "password2": "plum orchard ledger 7781",
+    }
+
+
+@pytest.mark.parametrize(
+    "spellings",
+    [OWNER_SPELLINGS, [" New@Bakery.example", "NEW@bakery.example"] * 3],
+    ids=["registered", "new"],
+)
+def test_sign_ups_naming_one_email_are_limited_however_it_is_typed(owner, spellings):
+    # Each sign-up mails the address it names; the limit is the same for a registered and a
+    # new address, so it tells nobody which it is.
+    for n, spelling in enumerate(spellings[:5]):
+        client = Client(REMOTE_ADDR=f"203.0.113.{n + 1}")
+        assert client.post("/accounts/signup/", signup_form(spelling)).status_code == 302
+    assert len(mail.outbox) == 5
+
+    client = Client(REMOTE_ADDR="203.0.113.99")
+    assert_rate_limited(client.post("/accounts/signup/", signup_form(spellings[0].upper())))
+    assert len(mail.outbox) == 5
+    assert client.post("/accounts/signup/", signup_form("else@where.example")).status_code == 302
+
+
+def test_guessing_the_password_behind_a_sign_up_link_is_limited(db):
+    Client().post("/accounts/signup/", signup_form("new@bakery.example"))
+    link = re.search(r"/accounts/signup/confirm/[\w-]+/", mail.outbox[0].body).group(0)
+    client = Client()
+    for n in range(10):
+        assert client.post(link, {"password": f"guess {n}"}).status_code == 200
+
+    assert_rate_limited(client.post(link, {"password": "plum orchard ledger 7781"}))
+    assert "_auth_user_id" not in client.session
 
 
 def test_password_reset_requests_are_limited(owner):
