@@ -1,7 +1,9 @@
 """Database-level protection of consent evidence (C2): raw SQL cannot change it either.
 
 The ORM already refuses updates and deletes (consents.models.AppendOnlyModel); these triggers
-make the database refuse them too, for anything that bypasses the ORM.
+make the database refuse them too, for anything that bypasses the ORM. On PostgreSQL that
+includes TRUNCATE (also when reached through `TRUNCATE ... CASCADE` of a parent table), which
+row triggers never see.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ $$;
 
 
 def create_triggers(connection) -> None:
+    create_truncate_guard(connection)
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(_POSTGRES_FUNCTION)
@@ -39,6 +42,7 @@ def create_triggers(connection) -> None:
 
 def drop_triggers(connection) -> None:
     """Only for tearing down a test database: flushing it deletes every row."""
+    drop_truncate_guard(connection)
     with connection.cursor() as cursor:
         for table in PROTECTED_TABLES:
             if connection.vendor == "postgresql":
@@ -46,3 +50,26 @@ def drop_triggers(connection) -> None:
             elif connection.vendor == "sqlite":
                 for operation in ("update", "delete"):
                     cursor.execute(f"DROP TRIGGER IF EXISTS {table}_no_{operation}")
+
+
+def create_truncate_guard(connection) -> None:
+    """Refuse TRUNCATE of the evidence tables (PostgreSQL; SQLite has no TRUNCATE)."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_POSTGRES_FUNCTION)
+        for table in PROTECTED_TABLES:
+            cursor.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
+            cursor.execute(
+                f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
+                "FOR EACH STATEMENT EXECUTE FUNCTION consents_append_only()"
+            )
+
+
+def drop_truncate_guard(connection) -> None:
+    """For migrating back, and for a test database's flush, which is a TRUNCATE."""
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        for table in PROTECTED_TABLES:
+            cursor.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")

@@ -16,7 +16,7 @@ from companies.models import Company, Membership
 from connections import services as connection_services
 from connections.models import Integration
 from consents import services as consent_services
-from consents.db import create_triggers, drop_triggers
+from consents.db import create_triggers, drop_triggers, drop_truncate_guard
 from consents.models import Product
 from consents.selectors import allowed_data_types_for_codat_company
 from tests.fakes import CODAT
@@ -85,8 +85,9 @@ def _no_webhook_drain_remembered():
 @pytest.fixture(autouse=True)
 def _lift_append_only_triggers_for_flush(request):
     """Consent evidence is protected by database triggers, and a transactional test ends by
-    deleting every row (SQLite flushes with DELETE; PostgreSQL uses TRUNCATE, which row
-    triggers do not see). Lift them for that teardown only; the next such test restores them."""
+    deleting every row (SQLite flushes with DELETE, which the row triggers refuse; PostgreSQL
+    uses TRUNCATE, which its statement-level guard refuses). Lift them for that teardown only;
+    the next such test restores them, and tests of the protection install it themselves."""
     marker = request.node.get_closest_marker("django_db")
     transactional = bool(marker and marker.kwargs.get("transaction")) or bool(
         {"transactional_db", "live_server"} & set(request.fixturenames)
@@ -102,6 +103,9 @@ def _lift_append_only_triggers_for_flush(request):
     yield
     if connection.vendor == "sqlite":
         drop_triggers(connection)
+    else:
+        # Row triggers do not see TRUNCATE, so only the guard needs lifting.
+        drop_truncate_guard(connection)
 
 
 def make_member(email: str, *, company: Company, role: str = Membership.Role.OWNER, name: str = ""):

@@ -62,6 +62,36 @@ def test_the_database_refuses_raw_sql_changes(event, sql):
     assert ConsentEvent.objects.get().user_agent != "forged"
 
 
+@pytest.mark.postgres
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has no TRUNCATE")
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "TRUNCATE consents_consentevent",
+        "TRUNCATE consents_consenttext CASCADE",
+        # Reaching the evidence through a parent table's cascade is refused as well.
+        "TRUNCATE companies_company CASCADE",
+        "UPDATE consents_consentevent SET user_agent = 'forged'",
+        "DELETE FROM consents_consentevent",
+    ],
+)
+def test_postgres_refuses_truncating_evidence_and_the_rows_stay(event, sql):
+    create_triggers(connection)  # as migrations 0002 and 0005 install them
+    with connection.cursor() as cursor:
+        # Check the fixture's deferred foreign keys now: PostgreSQL would otherwise refuse the
+        # TRUNCATE for its pending trigger events, before the guard is ever asked.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+    with (
+        pytest.raises(DatabaseError, match="append-only"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql)
+    assert ConsentEvent.objects.count() == 1
+    assert ConsentEvent.objects.get().user_agent != "forged"
+    assert ConsentText.objects.filter(pk=event.text_id).exists()
+
+
 def test_deleting_the_company_or_the_user_behind_evidence_is_blocked(event, owner, acme):
     with pytest.raises(ProtectedError):
         acme.delete()
