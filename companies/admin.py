@@ -5,6 +5,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
 from companies.models import Company, Membership
+from connections.admin import CodatMirrorAdmin
 from connections.models import Connection
 from consents.models import Consent, ConsentEvent
 
@@ -64,7 +65,8 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Company)
-class CompanyAdmin(admin.ModelAdmin):
+class CompanyAdmin(CodatMirrorAdmin):
+    # Not deletable here: it maps to a Codat company, which deleting our row would orphan.
     list_display = ["name", "codat_company_id", "created_at", "member_count"]
     search_fields = ["name", "codat_company_id", "memberships__user__email"]
     readonly_fields = ["id", "codat_company_id", "created_at"]

@@ -1,13 +1,34 @@
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest
 from django.utils.html import format_html
 
+from codat.errors import CodatError
 from connections.models import Connection, DataSync, Integration, LinkAttempt, WebhookEvent
+from connections.services import connection_disconnect
+
+
+class CodatMirrorAdmin(admin.ModelAdmin):
+    """Rows that mirror what Codat holds. Deleting one here would not tell Codat: the company,
+    its connections and their data would stay there, with nothing left on our side to find or
+    delete them by. So nobody deletes them in the admin, superusers included; a connection is
+    ended with "Disconnect at Codat", through the same service as the customer's Disconnect."""
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        # Django would answer a hand-made delete_selected POST with "No action selected" or
+        # just the list; refuse it as what it is, so it shows (and is logged) as forbidden.
+        if request.method == "POST" and request.POST.get("action") == "delete_selected":
+            raise PermissionDenied
+        return super().changelist_view(request, extra_context)
 
 
 @admin.register(Connection)
-class ConnectionAdmin(admin.ModelAdmin):
+class ConnectionAdmin(CodatMirrorAdmin):
     list_display = (
         "platform_name",
         "company",
@@ -43,20 +64,62 @@ class ConnectionAdmin(admin.ModelAdmin):
         "status_event_at",
     )
 
+    actions = ["disconnect_at_codat"]
+
     def has_add_permission(self, request):
         # Connections are made by customers through Codat's Link flow, never by hand.
         return False
 
+    def has_disconnect_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("connections.change_connection")
+
+    @admin.action(
+        description="Disconnect at Codat (as the customer's Disconnect does)",
+        permissions=["disconnect"],
+    )
+    def disconnect_at_codat(self, request: HttpRequest, queryset) -> None:
+        """Each connection separately: one failing at Codat does not stop the others."""
+        for connection in queryset.select_related("company"):
+            if connection.is_deleted:
+                self.message_user(
+                    request,
+                    f"{connection.platform_name} for {connection.company} was already "
+                    "disconnected.",
+                    messages.INFO,
+                )
+                continue
+            try:
+                connection_disconnect(connection=connection, actor=request.user)
+            except CodatError as exc:
+                self.message_user(
+                    request,
+                    f"{connection.platform_name} for {connection.company} is NOT disconnected: "
+                    f"Codat failed ({type(exc).__name__}: {exc}). Nothing was changed; try "
+                    "again later.",
+                    messages.ERROR,
+                )
+                continue
+            self.log_change(request, connection, "Disconnected at Codat.")
+            self.message_user(
+                request,
+                f"{connection.platform_name} for {connection.company} is disconnected at Codat.",
+                messages.SUCCESS,
+            )
+
 
 @admin.register(Integration)
-class IntegrationAdmin(admin.ModelAdmin):
+class IntegrationAdmin(CodatMirrorAdmin):
+    """Our copy of Codat's catalogue; a deleted row would return with the next refresh.
+    Untick `enabled` to hide an integration from customers."""
+
     list_display = ("name", "key", "source_type", "enabled", "is_beta", "refreshed_at")
     list_filter = ("source_type", "enabled")
     search_fields = ("name", "key")
 
 
 @admin.register(LinkAttempt)
-class LinkAttemptAdmin(admin.ModelAdmin):
+class LinkAttemptAdmin(CodatMirrorAdmin):
+    # Each trip through Codat's Link, kept with its connection; only the service retires one.
     list_display = ("connection", "user", "created_at", "expires_at", "used_at", "status_code")
     list_filter = ("status_code",)
     list_select_related = ("connection", "user")
@@ -119,7 +182,7 @@ class WebhookEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(DataSync)
-class DataSyncAdmin(admin.ModelAdmin):
+class DataSyncAdmin(CodatMirrorAdmin):
     list_display = (
         "connection",
         "data_type",
