@@ -41,7 +41,6 @@ from codat.errors import (
     DatasetAlreadyInProgress,
     DataTypeNotConsented,
 )
-from codat.transport import InProcessTransport
 from codat.types import (
     Branding,
     Company,
@@ -58,7 +57,8 @@ logger = logging.getLogger("codat")
 
 T = TypeVar("T")
 
-# Maps a Codat company id to the data types its customer currently consents to (see get_client).
+# Maps a Codat company id to the data types its customer currently consents to. The app hands
+# one in (companies.codat_client); without one, every data-type call is refused.
 DataTypeGate = Callable[[str], Collection[str]]
 
 USER_AGENT = f"ConsentPortal/0.1 (Codat client; httpx/{httpx.__version__})"
@@ -88,7 +88,7 @@ PERMANENT_TRANSPORT_ERRORS: tuple[type[httpx.TransportError], ...] = (httpx.Unsu
 
 
 class CodatClient:
-    """Talks to Codat's Platform API. Make a fresh one per unit of work (see `get_client`)."""
+    """Talks to Codat's Platform API. Make a fresh one per unit of work."""
 
     def __init__(
         self,
@@ -557,63 +557,6 @@ class CodatClient:
             error.correlation_id,
             error.may_have_been_applied,
         )
-
-
-def _allow_nothing(codat_company_id: str) -> frozenset[str]:
-    return frozenset()
-
-
-def _consent_gate() -> DataTypeGate:
-    """The app's consent gate: which data types a Codat company's customer allows today."""
-    try:
-        from consents.selectors import allowed_data_types_for_codat_company
-    except ImportError:
-        # FALLBACK until consents.selectors.allowed_data_types_for_codat_company exists: allow
-        # nothing, so no data moves without a consent. Remove once that selector has landed.
-        return _allow_nothing
-    return allowed_data_types_for_codat_company
-
-
-def get_client(*, budget: float | None = None) -> CodatClient:
-    """A fresh client per unit of work, configured from Django settings.
-
-    In sandbox mode the key is the sandbox's, and with CODAT_SANDBOX_IN_PROCESS the requests go
-    straight into the sandbox's WSGI app instead of over a socket to this same server, through
-    a transport that keeps the read timeout and so the budget (X1; see codat.transport). Data
-    calls pass through the consents app's gate (design §4: the single gate).
-    """
-    from django.conf import settings
-    from django.utils.module_loading import import_string
-
-    transport: httpx.BaseTransport | None = None
-    if settings.CODAT_SANDBOX_ENABLED:
-        api_key = settings.CODAT_SANDBOX_KEY
-        if settings.CODAT_SANDBOX_IN_PROCESS:
-            transport = InProcessTransport(import_string("codat_sandbox.inprocess.wsgi_app"))
-    else:
-        api_key = settings.CODAT_API_KEY
-    return CodatClient(
-        api_key=api_key,
-        base_url=settings.CODAT_BASE_URL,
-        transport=transport,
-        connect_timeout=settings.CODAT_CONNECT_TIMEOUT_SECONDS,
-        read_timeout=settings.CODAT_READ_TIMEOUT_SECONDS,
-        budget=settings.CODAT_REQUEST_BUDGET_SECONDS if budget is None else budget,
-        data_type_gate=_consent_gate(),
-        breaker=_circuit_breaker(settings),
-    )
-
-
-def _circuit_breaker(settings: Any) -> CircuitBreaker | None:
-    from django.core.cache import cache
-
-    if settings.CODAT_CIRCUIT_FAIL_MAX <= 0:
-        return None
-    return CircuitBreaker(
-        cache,
-        fail_max=settings.CODAT_CIRCUIT_FAIL_MAX,
-        reset_timeout=settings.CODAT_CIRCUIT_RESET_SECONDS,
-    )
 
 
 # --- Helpers ---------------------------------------------------------------------------------

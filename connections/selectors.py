@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from uuid import UUID
 
 from companies.models import Company
@@ -84,34 +86,6 @@ def alternatives_for(integration_key: str, source_type: str) -> list[Integration
     )
 
 
-@dataclass(frozen=True)
-class ExpiredConnection:
-    connection: Connection
-    products: list[str]
-
-
-def expired_connections_with_products(company: Company) -> list[ExpiredConnection]:
-    """Connections whose access lapsed (Open Banking's 90 days, a revoked token), with the
-    products that can't get fresh data from them until the customer reconnects."""
-    from consents.models import Consent
-
-    expired = list(
-        Connection.objects.for_company(company).filter(status=Connection.Status.DEAUTHORIZED)
-    )
-    if not expired:
-        return []
-    consents = Consent.objects.for_company(company).active().select_related("product")
-    return [
-        ExpiredConnection(
-            connection=connection,
-            products=[
-                c.product.name for c in consents if connection.source_type in c.product.source_types
-            ],
-        )
-        for connection in expired
-    ]
-
-
 # --- sync progress ----------------------------------------------------------------------------
 
 # A dataset in one of these states will not change without a new refresh.
@@ -150,9 +124,16 @@ SYNC_STATE_WORDS = {
 }
 
 
+class DataTypeLabel(Protocol):
+    """A data type as the caller words it for customers (the consents app's DataType)."""
+
+    @property
+    def key(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class DataTypeProgress:
-    data_type: object  # consents.data_types.DataType
+    data_type: DataTypeLabel
     status: str | None
 
     @property
@@ -190,21 +171,13 @@ class SyncProgress:
         return [item for item in self.items if item.ready]
 
 
-def sync_progress(connection: Connection) -> SyncProgress:
-    """How far Codat has got reading the consented data types from this connection."""
-    from codat.types import source_type_of
-    from consents.data_types import describe
-    from consents.selectors import allowed_data_types
-
-    expected = sorted(
-        t
-        for t in allowed_data_types(connection.company)
-        if source_type_of(t) == connection.source_type
-    )
+def sync_progress(connection: Connection, data_types: Sequence[DataTypeLabel]) -> SyncProgress:
+    """How far Codat has got reading `data_types` (those the caller expects, in its order)
+    from this connection."""
     syncs = {s.data_type: s for s in DataSync.objects.filter(connection=connection)}
     items = [
         DataTypeProgress(data_type=d, status=syncs[d.key].status if d.key in syncs else None)
-        for d in describe(expected)
+        for d in data_types
     ]
     updates = [s.updated_at for s in syncs.values()]
     return SyncProgress(items=items, last_update=max(updates) if updates else None)

@@ -11,6 +11,7 @@ import hashlib
 import logging
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -22,10 +23,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from codat import types as codat_types
-from codat.client import CodatClient, get_client
-from codat.errors import CodatError, CodatNotFound, CodatUnavailable
+from codat.client import CodatClient
+from codat.errors import CodatError, CodatNotFound
+from codat.types import source_type_of
+from companies.codat_client import get_client
 from companies.models import Company
-from connections.models import Connection, Integration, LinkAttempt, SourceType
+from connections.models import Connection, DataSync, Integration, LinkAttempt, SourceType
+from connections.selectors import DataTypeLabel, SyncProgress, sync_progress
 
 logger = logging.getLogger("connections")
 security_log = logging.getLogger("consent_portal.security")
@@ -104,7 +108,7 @@ def integrations_ensure_fresh() -> None:
         return
     try:
         integrations_refresh()
-    except Exception:
+    except CodatError:
         if newest_at is None:
             raise
         logger.warning("Integration catalogue refresh failed; showing the copy from %s", newest_at)
@@ -162,34 +166,19 @@ def _connection_from_codat(
         if codat.source_type in SourceType.values
         else integration.source_type,
     )
-    _apply_codat_state(connection, codat)
+    connection_status_apply(connection, codat)
     connection.full_clean()
     connection.save()
     return connection
 
 
-def access_change_notify(connection: Connection, *, before: str) -> None:
-    """Tell the company's members, once, when a connection's access expires, and again when it
-    is back. Called as the status changes (unsaved); the mail goes after the commit."""
-    from connections import notifications
+def connection_status_apply(connection: Connection, codat: codat_types.Connection) -> bool:
+    """Copy Codat's view of a connection onto our row (unsaved). Returns True if it changed.
 
-    after = connection.status
-    if after == Connection.Status.DEAUTHORIZED and connection.access_lost_notified_at is None:
-        connection.access_lost_notified_at = timezone.now()
-        transaction.on_commit(lambda: notifications.access_lost(connection_id=connection.pk))
-    elif after == Connection.Status.LINKED and before in (
-        Connection.Status.DEAUTHORIZED,
-        Connection.Status.UNLINKED,
-    ):
-        connection.access_lost_notified_at = None
-        transaction.on_commit(lambda: notifications.access_restored(connection_id=connection.pk))
-
-
-def _apply_codat_state(connection: Connection, codat: codat_types.Connection) -> bool:
-    """Copy Codat's view of a connection onto our row (unsaved). Returns True if it changed."""
+    Only state changes here. Telling members that access was lost or is back is the caller's
+    explicit step, once the row is saved (consents.notifications.access_notices_send)."""
     changed = False
     if connection.status != Connection.Status.DELETED and codat.status != connection.status:
-        before = connection.status
         now = timezone.now()
         connection.status = codat.status
         connection.status_changed_at = now
@@ -198,7 +187,6 @@ def _apply_codat_state(connection: Connection, codat: codat_types.Connection) ->
         changed = True
         if codat.status == Connection.Status.LINKED and connection.linked_at is None:
             connection.linked_at = now
-        access_change_notify(connection, before=before)
     if codat.last_sync and codat.last_sync != connection.last_sync:
         connection.last_sync = codat.last_sync
         changed = True
@@ -248,19 +236,29 @@ def link_attempt_create(
 
 
 def connection_start(
-    *, company: Company, user: AbstractBaseUser, integration: Integration
+    *,
+    company: Company,
+    user: AbstractBaseUser,
+    integration: Integration,
+    client: CodatClient | None = None,
 ) -> LinkStart:
     """Begin linking `integration` for `company`: the Codat company (once), a connection
-    (reusing a pending one for the same platform), and a single-use state for the return."""
-    with get_client() as client:
-        return _connection_start(company=company, user=user, integration=integration, client=client)
+    (reusing a pending one for the same platform), and a single-use state for the return.
+
+    What Codat fetches on first link is not decided here: callers that care (the consents app)
+    set the company's sync settings first, with the same client."""
+    if client is None:
+        with get_client() as own_client:
+            return connection_start(
+                company=company, user=user, integration=integration, client=own_client
+            )
+    return _connection_start(company=company, user=user, integration=integration, client=client)
 
 
 def _connection_start(
     *, company: Company, user: AbstractBaseUser, integration: Integration, client: CodatClient
 ) -> LinkStart:
     codat_company_id = codat_company_ensure(company=company, client=client)
-    _sync_settings_before_linking(company=company, client=client)
 
     with transaction.atomic():
         # Serialises concurrent "Connect" clicks for one business: the second waits, then
@@ -305,20 +303,6 @@ def _connection_start(
     )
 
 
-def _sync_settings_before_linking(*, company: Company, client: CodatClient) -> None:
-    """Codat fetches on first link whatever the company's sync settings say, so they must say
-    exactly what is consented before the customer authorises anything (possibly nothing)."""
-    from consents.models import CodatSyncState
-    from consents.services import codat_sync_settings_apply
-
-    state = CodatSyncState.objects.filter(company=company).first()
-    if state is not None and not state.pending:
-        return
-    if not codat_sync_settings_apply(company=company, client=client):
-        state = CodatSyncState.objects.get(company=company)
-        raise CodatUnavailable(f"Sync settings not applied: {state.last_error}")
-
-
 def _pending_connection(
     *,
     company: Company,
@@ -338,9 +322,9 @@ def _pending_connection(
             try:
                 codat = client.get_connection(codat_company_id, str(connection.codat_connection_id))
             except CodatNotFound:
-                _mark_deleted(connection)
+                connection_mark_deleted(connection)
                 continue
-            if _apply_codat_state(connection, codat):
+            if connection_status_apply(connection, codat):
                 connection.save()
             if codat.status in (Connection.Status.PENDING_AUTH, Connection.Status.LINKED):
                 return connection, codat
@@ -372,7 +356,7 @@ def connection_reconnect_start(
         codat = client.get_connection(
             str(company.codat_company_id), str(connection.codat_connection_id)
         )
-    if _apply_codat_state(connection, codat):
+    if connection_status_apply(connection, codat):
         connection.save()
     if codat.status == Connection.Status.LINKED:
         return LinkStart(connection=connection, redirect_url=None)
@@ -465,12 +449,12 @@ def connection_refresh(*, connection: Connection, client: CodatClient | None = N
             str(connection.company.codat_company_id), str(connection.codat_connection_id)
         )
     except CodatNotFound:
-        _mark_deleted(connection)
+        connection_mark_deleted(connection)
         return True
-    except Exception as exc:
+    except CodatError as exc:
         logger.warning("Could not confirm connection %s with Codat: %s", connection.id, exc)
         return False
-    if _apply_codat_state(connection, codat):
+    if connection_status_apply(connection, codat):
         connection.save()
     return True
 
@@ -478,7 +462,8 @@ def connection_refresh(*, connection: Connection, client: CodatClient | None = N
 # --- disconnecting -------------------------------------------------------------------------
 
 
-def _mark_deleted(connection: Connection) -> None:
+def connection_mark_deleted(connection: Connection) -> None:
+    """Keep our row, as `Deleted`, once the connection no longer exists at Codat."""
     connection.status = Connection.Status.DELETED
     now = timezone.now()
     connection.status_changed_at = now
@@ -495,7 +480,7 @@ def connection_unlink(*, connection: Connection, actor: AbstractBaseUser) -> Non
         codat = client.unlink_connection(
             str(connection.company.codat_company_id), str(connection.codat_connection_id)
         )
-    if _apply_codat_state(connection, codat):
+    if connection_status_apply(connection, codat):
         connection.save()
     logger.info(
         "Connection unlinked connection=%s company=%s by user=%s",
@@ -517,7 +502,7 @@ def connection_disconnect(*, connection: Connection, actor: AbstractBaseUser) ->
             )
     except CodatNotFound:
         logger.info("Connection %s was already deleted at Codat", connection.id)
-    _mark_deleted(connection)
+    connection_mark_deleted(connection)
     logger.info(
         "Connection disconnected connection=%s company=%s by user=%s",
         connection.id,
@@ -534,11 +519,12 @@ WEBHOOK_QUIET = timedelta(seconds=15)
 POLL_INTERVAL_SECONDS = 10
 
 
-def sync_progress_current(*, connection: Connection):
-    """The connection's sync progress, topped up from Codat's dataStatus if webhooks are late."""
-    from connections.selectors import sync_progress
-
-    progress = sync_progress(connection)
+def sync_progress_current(
+    *, connection: Connection, data_types: Sequence[DataTypeLabel]
+) -> SyncProgress:
+    """The connection's progress on `data_types` (what the caller expects it to read), topped up
+    from Codat's dataStatus if webhooks are late."""
+    progress = sync_progress(connection, data_types)
     if progress.done or not connection.is_linked:
         return progress
     quiet_since = progress.last_update or connection.linked_at or connection.status_changed_at
@@ -547,16 +533,13 @@ def sync_progress_current(*, connection: Connection):
     if not cache.add(f"datastatus-poll:{connection.pk}", 1, POLL_INTERVAL_SECONDS):
         return progress
     if data_status_refresh(connection=connection):
-        progress = sync_progress(connection)
+        progress = sync_progress(connection, data_types)
     return progress
 
 
 def data_status_refresh(*, connection: Connection, client: CodatClient | None = None) -> bool:
     """Read Codat's dataStatus (company-wide, per data type) into the connection's DataSync
     rows for its kind of data. Never rolls a row back past a newer webhook (W6)."""
-    from codat.types import source_type_of
-    from connections.models import DataSync
-
     if client is None:
         with get_client() as own_client:
             return data_status_refresh(connection=connection, client=own_client)
@@ -593,8 +576,6 @@ def codat_reconcile(*, company: Company, client: CodatClient | None = None) -> l
     Returns a line per change. Connections Codat no longer has become `Deleted`; the rest take
     Codat's status; data types take Codat's dataStatus (never rolling back a newer webhook).
     """
-    from connections.models import DataSync
-
     if client is None:
         with get_client() as own_client:
             return codat_reconcile(company=company, client=own_client)
@@ -605,11 +586,11 @@ def codat_reconcile(*, company: Company, client: CodatClient | None = None) -> l
     for connection in Connection.objects.for_company(company).current():
         codat = at_codat.get(str(connection.codat_connection_id))
         if codat is None:
-            _mark_deleted(connection)
+            connection_mark_deleted(connection)
             changes.append(f"{company.name}: {connection.platform_name} gone at Codat -> Deleted")
             continue
         before = connection.status
-        if _apply_codat_state(connection, codat):
+        if connection_status_apply(connection, codat):
             connection.save()
             if connection.status != before:
                 changes.append(

@@ -24,6 +24,7 @@ from django_tasks import task
 
 from companies.scoping import scopes_disabled
 from connections.webhook_processing import webhook_events_drain
+from consents.notifications import access_notices_send
 
 logger = logging.getLogger("connections.webhooks")
 
@@ -43,9 +44,12 @@ _last_drain: tuple[datetime, datetime] | None = None
 def drain_codat_webhooks() -> int:
     """Apply every stored Codat webhook that is still `received`; returns how many were tried.
 
-    Events belong to whichever company Codat names, so this works across tenants."""
+    Events belong to whichever company Codat names, so this works across tenants. Members of
+    a connection whose access the events ended or restored are told afterwards, explicitly."""
     with scopes_disabled():
-        return webhook_events_drain()
+        tried = webhook_events_drain()
+        access_notices_send()
+        return tried
 
 
 def webhook_drain_request() -> None:

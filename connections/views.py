@@ -19,7 +19,9 @@ from companies.selectors import current_company
 from connections import selectors, services
 from connections.forms import LinkReturnForm, PickerFilterForm
 from connections.models import Connection, Integration, LinkAttempt
-from consents.selectors import products_using, source_types_still_needed
+from consents import services as consent_services
+from consents.notifications import access_notices_send
+from consents.selectors import data_types_read_from, products_using, source_types_still_needed
 
 logger = logging.getLogger("connections")
 security_log = logging.getLogger("consent_portal.security")
@@ -125,7 +127,7 @@ def connect(request: HttpRequest, platform_key: str) -> HttpResponse:
         return _codat_failure(request, exc, action="loading integrations")
     integration = get_object_or_404(Integration, key=platform_key, enabled=True)
     try:
-        start = services.connection_start(
+        start = consent_services.connection_start_consented(
             company=company, user=request.user, integration=integration
         )
     except services.ConnectionNotAllowed as exc:
@@ -180,6 +182,8 @@ def link_return(request: HttpRequest) -> HttpResponse:
         )
     except services.LinkReturnRefused as exc:
         return _return_refused(request, exc.reason)
+    # A bank connection authorised again is news worth an email ("connected again").
+    access_notices_send(company=result.connection.company)
     # 303 to a URL without the query string, so the state is neither replayed on refresh
     # nor leaked onwards.
     if result.succeeded:
@@ -216,7 +220,9 @@ def attempt_outcome(request: HttpRequest, attempt_id) -> HttpResponse:
 @require_GET
 def connection_detail(request: HttpRequest, connection_id) -> HttpResponse:
     connection = _connection_or_404(request, connection_id)
-    progress = services.sync_progress_current(connection=connection)
+    progress = services.sync_progress_current(
+        connection=connection, data_types=data_types_read_from(connection)
+    )
     products = products_using(connection.company, connection)
     return render(
         request,
@@ -232,7 +238,9 @@ def connection_progress(request: HttpRequest, connection_id) -> HttpResponse:
     connection = _connection_or_404(request, connection_id)
     if request.headers.get("HX-Request") != "true":
         return redirect("connections:detail", connection_id=connection.id)
-    progress = services.sync_progress_current(connection=connection)
+    progress = services.sync_progress_current(
+        connection=connection, data_types=data_types_read_from(connection)
+    )
     return render(
         request,
         "connections/_progress.html",
@@ -252,6 +260,7 @@ def connection_check(request: HttpRequest, connection_id) -> HttpResponse:
     connection = _connection_or_404(request, connection_id)
     if not services.connection_refresh(connection=connection):
         messages.warning(request, "Codat isn't answering right now. Please try again shortly.")
+    access_notices_send(company=connection.company)
     return redirect("connections:detail", connection_id=connection.id)
 
 
@@ -270,6 +279,7 @@ def connection_reconnect(request: HttpRequest, connection_id) -> HttpResponse:
     except CodatError as exc:
         return _codat_failure(request, exc, action="reconnecting")
     if start.redirect_url is None:
+        access_notices_send(company=connection.company)
         messages.success(request, f"{connection.platform_name} is connected again.")
         return redirect("connections:detail", connection_id=connection.id)
     return redirect(start.redirect_url)

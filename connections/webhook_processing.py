@@ -26,7 +26,7 @@ from codat.client import parse_connection as parse_codat_connection
 from codat.client import parse_datetime
 from companies.models import Company
 from connections.models import Connection, DataSync, WebhookEvent
-from connections.services import _apply_codat_state, _mark_deleted
+from connections.services import connection_mark_deleted, connection_status_apply
 
 logger = logging.getLogger("connections.webhooks")
 security_log = logging.getLogger("consent_portal.security")
@@ -343,7 +343,7 @@ def _connection_status_change(
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise Unprocessable(f"payload.connection unreadable ({type(exc).__name__})") from None
     before = connection.status
-    _apply_codat_state(connection, snapshot)
+    connection_status_apply(connection, snapshot)
     connection.status_event_at = generated_at
     connection.save(
         update_fields=[
@@ -383,7 +383,7 @@ def _connection_deleted(
 ) -> Outcome:
     # Deletion at Codat cannot be undone, so it applies whatever order it arrives in.
     before = connection.status
-    _mark_deleted(connection)
+    connection_mark_deleted(connection)
     _advance_status_event_at(connection, generated_at)
     logger.info("Codat connection.deleted: connection %s %s -> Deleted", connection.id, before)
     return Outcome(
@@ -401,7 +401,7 @@ def _on_company_deleted(envelope: Envelope) -> Outcome:
         Connection.objects.select_for_update().for_company(company).current().order_by("pk")
     )
     for connection in connections:
-        _mark_deleted(connection)
+        connection_mark_deleted(connection)
         _advance_status_event_at(connection, envelope.generated_at)
     # The company row stays: it carries the consent history and the tenant's members.
     logger.warning(

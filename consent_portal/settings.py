@@ -142,7 +142,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "companies.context_processors.current_company",
-                "connections.context_processors.access_banners",
+                "consents.context_processors.access_banners",
             ],
         },
     },

@@ -10,7 +10,7 @@ from django.utils import timezone
 from codat.types import source_type_of
 from companies.models import Company
 from connections.models import Connection
-from consents.data_types import describe
+from consents.data_types import DataType, describe
 from consents.models import Consent, ConsentEvent, ConsentText, Product
 
 
@@ -37,6 +37,44 @@ def allowed_data_types_for_codat_company(codat_company_id: str) -> frozenset[str
     """The gate as the Codat client sees it: keyed by Codat's company id (T4)."""
     company = Company.objects.filter(codat_company_id=codat_company_id).first()
     return allowed_data_types(company) if company else frozenset()
+
+
+def data_types_read_from(connection: Connection) -> list[DataType]:
+    """What the company's consents let us read from this connection, in plain words: the data
+    types of its kind of source that some active consent covers."""
+    return describe(
+        sorted(
+            t
+            for t in allowed_data_types(connection.company)
+            if source_type_of(t) == connection.source_type
+        )
+    )
+
+
+@dataclass(frozen=True)
+class ExpiredConnection:
+    connection: Connection
+    products: list[str]
+
+
+def expired_connections_with_products(company: Company) -> list[ExpiredConnection]:
+    """Connections whose access lapsed (Open Banking's 90 days, a revoked token), with the
+    products that can't get fresh data from them until the customer reconnects."""
+    expired = list(
+        Connection.objects.for_company(company).filter(status=Connection.Status.DEAUTHORIZED)
+    )
+    if not expired:
+        return []
+    consents = Consent.objects.for_company(company).active().select_related("product")
+    return [
+        ExpiredConnection(
+            connection=connection,
+            products=[
+                c.product.name for c in consents if connection.source_type in c.product.source_types
+            ],
+        )
+        for connection in expired
+    ]
 
 
 def current_text(product: Product) -> ConsentText:

@@ -23,13 +23,15 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from codat.client import CodatClient, get_client
-from codat.errors import CodatError, CodatRejected
+from codat.client import CodatClient
+from codat.errors import CodatError, CodatRejected, CodatUnavailable
 from codat.types import SyncSetting, source_type_of
+from companies.codat_client import get_client
 from companies.models import Company
 from companies.requests import client_ip
 from companies.selectors import member_emails
-from connections.models import Connection
+from connections.models import Connection, Integration
+from connections.services import LinkStart, codat_company_ensure, connection_start
 from consents import selectors
 from consents.data_types import describe
 from consents.models import (
@@ -322,16 +324,44 @@ def enqueue_sync_settings(*, company_id, run_after=None) -> None:
     task.enqueue(str(company_id))
 
 
+def codat_client(*, budget: float | None = None) -> CodatClient:
+    """A Codat client whose data-type calls pass the consent gate (the only one: design, and
+    docs/architecture.md). Clients made without it refuse every data-type call."""
+    return get_client(budget=budget, data_type_gate=selectors.allowed_data_types_for_codat_company)
+
+
+def connection_start_consented(
+    *, company: Company, user: AbstractBaseUser, integration: Integration
+) -> LinkStart:
+    """Begin linking `integration`, having first told Codat to fetch only what is consented.
+
+    Codat fetches on first link whatever the company's sync settings say, so they must say
+    exactly what is consented before the customer authorises anything (possibly nothing)."""
+    with codat_client() as client:
+        codat_company_ensure(company=company, client=client)
+        _sync_settings_before_linking(company=company, client=client)
+        return connection_start(company=company, user=user, integration=integration, client=client)
+
+
+def _sync_settings_before_linking(*, company: Company, client: CodatClient) -> None:
+    state = CodatSyncState.objects.filter(company=company).first()
+    if state is not None and not state.pending:
+        return
+    if not codat_sync_settings_apply(company=company, client=client):
+        state = CodatSyncState.objects.get(company=company)
+        raise CodatUnavailable(f"Sync settings not applied: {state.last_error}")
+
+
 def codat_sync_settings_apply(*, company: Company, client: CodatClient | None = None) -> bool:
     """Set the company's Codat sync settings to exactly the consented data types, and queue a
     refresh of the newly consented ones. True when Codat has them; False leaves it pending
     with a retry scheduled."""
     if client is None:
-        with get_client() as own_client:
+        with codat_client() as own_client:
             return codat_sync_settings_apply(company=company, client=own_client)
     state, _ = CodatSyncState.objects.get_or_create(company=company)
     if not company.codat_company_id:
-        return False  # applied as soon as the Codat company exists (connection_start)
+        return False  # applied as soon as the Codat company exists (connection_start_consented)
     desired = sorted(selectors.allowed_data_types(company))
     codat_id = str(company.codat_company_id)
     linked_kinds = selectors.linked_source_types(company)

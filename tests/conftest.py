@@ -18,7 +18,6 @@ from connections.models import Integration
 from consents import services as consent_services
 from consents.db import create_triggers, drop_triggers, drop_truncate_guard
 from consents.models import Product
-from consents.selectors import allowed_data_types_for_codat_company
 from tests.fakes import CODAT
 
 PASSWORD = "correct horse battery staple 42"
@@ -180,13 +179,15 @@ def fake_codat(settings, monkeypatch, sleeps):
     settings.CODAT_SANDBOX_IN_PROCESS = False
     settings.CODAT_BASE_URL = CODAT
 
-    def client_factory(*, budget: float | None = None) -> CodatClient:
+    def client_factory(*, budget: float | None = None, data_type_gate=None) -> CodatClient:
+        # The gate is whatever the app hands in (consents.services.codat_client), so a call
+        # made without it is refused here as in production.
         return CodatClient(
             api_key="test-key",
             base_url=CODAT,
             sleep=sleeps.append,
             budget=budget or 10.0,
-            data_type_gate=allowed_data_types_for_codat_company,
+            data_type_gate=data_type_gate,
         )
 
     monkeypatch.setattr(connection_services, "get_client", client_factory)

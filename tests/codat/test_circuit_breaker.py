@@ -112,7 +112,7 @@ def test_answers_that_show_codat_is_up_do_not_count(respx_mock, breaker):
 
 
 def test_the_app_client_has_a_breaker_from_settings(settings):
-    from codat.client import get_client
+    from companies.codat_client import get_client
 
     settings.CODAT_CIRCUIT_FAIL_MAX = 7
     with get_client() as app_client:

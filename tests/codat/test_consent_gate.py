@@ -5,14 +5,13 @@ The client asks the gate before any network I/O, so a refused call leaves no tra
 
 from __future__ import annotations
 
-import sys
-import types
-
 import pytest
 
-from codat.client import get_client
 from codat.errors import DataTypeNotConsented
 from codat.types import SyncSetting
+from companies.codat_client import get_client
+from consents import selectors as consent_selectors
+from consents.services import codat_client
 from tests.codat import BASE_URL, COMPANY_ID, make_client, payload
 
 pytestmark = pytest.mark.respx(base_url=BASE_URL, assert_all_called=False)
@@ -144,7 +143,7 @@ def test_reading_status_and_history_needs_no_consent(respx_mock):
     assert client.list_pull_operations(COMPANY_ID).results
 
 
-# --- get_client() wires in the consents app's selector ----------------------------------------
+# --- the app hands the consents app's selector in; without it nothing is allowed -------------
 
 
 @pytest.fixture
@@ -155,20 +154,22 @@ def real_codat(settings):
     return settings
 
 
-def test_get_client_asks_the_consents_selector(real_codat, respx_mock, monkeypatch):
+def test_the_consents_apps_client_asks_the_consents_selector(real_codat, respx_mock, monkeypatch):
     asked: list[str] = []
 
     def allowed_data_types_for_codat_company(codat_company_id: str) -> frozenset[str]:
         asked.append(codat_company_id)
         return frozenset({"invoices"})
 
-    selectors = types.ModuleType("consents.selectors")
-    selectors.allowed_data_types_for_codat_company = allowed_data_types_for_codat_company
-    monkeypatch.setitem(sys.modules, "consents.selectors", selectors)
+    monkeypatch.setattr(
+        consent_selectors,
+        "allowed_data_types_for_codat_company",
+        allowed_data_types_for_codat_company,
+    )
     route = respx_mock.post(f"/companies/{COMPANY_ID}/data/queue/invoices").respond(
         200, json=payload("pull_operation")
     )
-    client = get_client()
+    client = codat_client()
 
     client.queue_data_type(COMPANY_ID, "invoices")
     with pytest.raises(DataTypeNotConsented):
@@ -178,11 +179,7 @@ def test_get_client_asks_the_consents_selector(real_codat, respx_mock, monkeypat
     assert asked == [COMPANY_ID, COMPANY_ID]
 
 
-def test_without_the_consents_selector_get_client_allows_nothing(
-    real_codat, respx_mock, monkeypatch
-):
-    # A None entry makes `import consents.selectors` raise ImportError.
-    monkeypatch.setitem(sys.modules, "consents.selectors", None)
+def test_a_client_built_without_the_consent_gate_allows_nothing(real_codat, respx_mock):
     route = respx_mock.route()
 
     with pytest.raises(DataTypeNotConsented):

@@ -8,7 +8,8 @@ import types
 
 import pytest
 
-from codat.client import CodatClient, get_client
+from codat.client import CodatClient
+from companies.codat_client import get_client
 from tests.codat import AUTH_HEADER, payload
 
 COMPANY_ID = "ab12c58d-a678-4ebf-a159-ae99e1807bd0"

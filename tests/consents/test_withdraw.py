@@ -11,6 +11,7 @@ from codat.errors import CodatRejected, DataTypeNotConsented
 from connections.models import Connection
 from consents.models import CodatSyncState, Consent, ConsentEvent
 from consents.selectors import allowed_data_types_for_codat_company
+from consents.services import codat_client
 from tests.consents.conftest import grant, withdraw
 from tests.fakes import link_bank, link_xero
 
@@ -74,19 +75,17 @@ def test_withdrawing_takes_effect_at_once_and_the_gate_follows(
 def test_the_codat_client_refuses_a_withdrawn_products_data_types(
     owner_client, acme, both_products, codat, django_capture_on_commit_callbacks
 ):
-    from consents.services import get_client
-
     with django_capture_on_commit_callbacks(execute=True):
         withdraw(owner_client, "lending")
     queue = codat.routes["queue"]
     calls_before = queue.call_count
 
-    with get_client() as client, pytest.raises(DataTypeNotConsented):
+    with codat_client() as client, pytest.raises(DataTypeNotConsented):
         client.queue_data_type(str(acme.codat_company_id), "invoices")
     assert queue.call_count == calls_before  # refused before any request
 
     # The dashboard's data still goes through to Codat (which answers "in progress").
-    with get_client() as client, pytest.raises(CodatRejected):
+    with codat_client() as client, pytest.raises(CodatRejected):
         client.queue_data_type(str(acme.codat_company_id), "profitAndLoss")
     assert queue.call_count == calls_before + 1
 

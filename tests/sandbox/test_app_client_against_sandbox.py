@@ -13,7 +13,7 @@ import pytest
 import time_machine
 from django.conf import settings
 
-from codat.client import CodatClient, get_client
+from codat.client import CodatClient
 from codat.errors import (
     CodatNotFound,
     CodatRejected,
@@ -23,6 +23,7 @@ from codat.errors import (
 from codat.types import SyncSetting
 from codat_sandbox import syncs
 from codat_sandbox.inprocess import wsgi_app
+from companies.codat_client import get_client
 
 from .conftest import connect
 

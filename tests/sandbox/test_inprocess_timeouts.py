@@ -12,13 +12,13 @@ import httpx
 import pytest
 
 from codat import client as client_module
-from codat.client import get_client
 from codat.errors import CodatUnavailable
 from codat.transport import InProcessTransport
 from codat_sandbox import inprocess
 from codat_sandbox.faults import MAX_LATENCY_SECONDS
 from codat_sandbox.inprocess import wsgi_app
 from codat_sandbox.models import SandboxCompany, SandboxFault
+from companies.codat_client import get_client
 from connections.models import Connection, LinkAttempt
 
 from .conftest import AUTH

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from companies.scoping import scopes_disabled
 from connections.models import WebhookEvent
 from connections.webhook_processing import RETRYABLE_STATUSES, webhook_event_process
+from consents.notifications import access_notices_send
 
 
 class Command(BaseCommand):
@@ -52,6 +53,8 @@ class Command(BaseCommand):
                 f"{webhook_id} {event_type or '(no event type)'}: {before} -> {after}"
                 + (f" ({detail})" if detail else "")
             )
+        # Connections whose access these events ended or restored: tell their members.
+        access_notices_send()
         summary = ", ".join(f"{count} {status}" for status, count in sorted(counts.items()))
         style = self.style.ERROR if counts.get(WebhookEvent.Status.FAILED) else self.style.SUCCESS
         self.stdout.write(style(f"Processed {len(pending)} event(s): {summary}."))

@@ -9,6 +9,7 @@ from codat.errors import CodatError
 from companies.models import Company
 from companies.scoping import scopes_disabled
 from connections.services import codat_reconcile
+from consents.notifications import access_notices_send
 
 
 class Command(BaseCommand):
@@ -28,6 +29,7 @@ class Command(BaseCommand):
             for line in changes:
                 self.stdout.write(line)
             changed += len(changes)
+            access_notices_send(company=company)
         self.stdout.write(
             f"Reconciled {companies.count()} companies: {changed} changes, {failed} failed."
         )

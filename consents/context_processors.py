@@ -1,5 +1,5 @@
-"""Banners every page shows about the customer's access: an expired bank connection, and a
-banking consent whose 90-day confirmation is ending."""
+"""Banners every page shows about the customer's access, in terms of products: an expired
+connection and what it stops, and a banking consent whose 90-day confirmation is ending."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
 from companies.selectors import company_for_user
+from consents.selectors import (
+    banking_consents_needing_reconfirmation,
+    expired_connections_with_products,
+)
 
 
 def _banners(request: HttpRequest) -> dict:
-    from connections.selectors import expired_connections_with_products
-    from consents.selectors import banking_consents_needing_reconfirmation
-
     if not hasattr(request, "_current_company"):
         request._current_company = company_for_user(request.user)  # type: ignore[attr-defined]
     company = request._current_company  # type: ignore[attr-defined]

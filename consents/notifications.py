@@ -1,0 +1,109 @@
+"""Emails to a company's members about their connections' access, in terms of the products it
+affects: once when access is lost (an Open Banking connection's 90 days, a revoked token), and
+once when it is back.
+
+Driven by state, not by the moment a status changed: a connection that is `Deauthorized` and
+not yet announced gets the "expired" mail, and one that is `Linked` again after that
+announcement gets "connected again". Whatever changed the status (a webhook, the Link return,
+"check again", reconciliation) calls `access_notices_send` explicitly afterwards, and a notice
+missed because a process died is sent by the next call. Claiming each notice is one
+conditional UPDATE, so two callers never send the same notice twice.
+
+Best effort: the banner on every page says the same, so a mail that fails is logged, not
+retried.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.db.models import QuerySet
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from companies.models import Company
+from companies.selectors import member_emails
+from connections.models import Connection
+from consents.selectors import expired_connections_with_products
+
+logger = logging.getLogger("consents.notifications")
+
+
+def access_notices_send(*, company: Company | None = None) -> int:
+    """Send every access notice that is due, for one company or (with scopes disabled, as in
+    tasks and cron) for all; returns how many were claimed."""
+    rows: QuerySet[Connection] = (
+        Connection.objects.for_company(company) if company is not None else Connection.objects.all()
+    )
+    sent = 0
+    lost = rows.filter(status=Connection.Status.DEAUTHORIZED, access_lost_notified_at__isnull=True)
+    for connection_id in list(lost.values_list("pk", flat=True)):
+        claimed = rows.filter(
+            pk=connection_id,
+            status=Connection.Status.DEAUTHORIZED,
+            access_lost_notified_at__isnull=True,
+        ).update(access_lost_notified_at=timezone.now())
+        if claimed:
+            sent += 1
+            transaction.on_commit(lambda pk=connection_id: _access_lost(pk))
+    back = rows.filter(status=Connection.Status.LINKED, access_lost_notified_at__isnull=False)
+    for connection_id in list(back.values_list("pk", flat=True)):
+        claimed = rows.filter(
+            pk=connection_id,
+            status=Connection.Status.LINKED,
+            access_lost_notified_at__isnull=False,
+        ).update(access_lost_notified_at=None)
+        if claimed:
+            sent += 1
+            transaction.on_commit(lambda pk=connection_id: _access_restored(pk))
+    return sent
+
+
+def _send(connection: Connection, subject: str, template: str, context: dict) -> None:
+    recipients = member_emails(connection.company)
+    if not recipients:
+        return
+    context = {"connection": connection, "site_url": settings.SITE_URL, **context}
+    try:
+        send_mail(subject, render_to_string(template, context), None, recipients)
+    except Exception:
+        logger.exception("Could not send %r for connection %s", subject, connection.pk)
+
+
+def _connection(connection_id) -> Connection | None:
+    return Connection.objects.select_related("company").filter(pk=connection_id).first()
+
+
+def _access_lost(connection_id) -> None:
+    connection = _connection(connection_id)
+    if connection is None or connection.status != Connection.Status.DEAUTHORIZED:
+        return  # reconnected before the mail went: nothing to say
+    products = next(
+        (
+            e.products
+            for e in expired_connections_with_products(connection.company)
+            if e.connection.pk == connection.pk
+        ),
+        [],
+    )
+    _send(
+        connection,
+        f"Your connection to {connection.platform_name} has expired",
+        "connections/email/access_lost.txt",
+        {"products": products},
+    )
+
+
+def _access_restored(connection_id) -> None:
+    connection = _connection(connection_id)
+    if connection is None or connection.status != Connection.Status.LINKED:
+        return
+    _send(
+        connection,
+        f"{connection.platform_name} is connected again",
+        "connections/email/access_restored.txt",
+        {},
+    )
