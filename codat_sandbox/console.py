@@ -30,7 +30,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from . import faults, services, syncs, webhooks
+from . import faults, services, timeline, webhooks
 from .errors import SandboxRuleError
 from .forms import FailNextSyncForm, FaultForm, HoldForm, ReorderForm
 from .integrations import all_integrations, get_integration
@@ -121,7 +121,7 @@ def console(request: HttpRequest) -> HttpResponse:
                         for entry in connection.data_connection_errors
                         if entry.get("status") == "Active"
                     ],
-                    "last_sync": syncs.last_successful_sync(connection.datasets.all(), now)
+                    "last_sync": timeline.last_successful_sync(connection.datasets.all(), now)
                     or connection.last_sync,
                     "can_expire": connection.status == SandboxConnection.Status.LINKED,
                     "data_types": integration.data_types if integration else (),
@@ -130,8 +130,8 @@ def console(request: HttpRequest) -> HttpResponse:
         recent = [
             {
                 "dataset": dataset,
-                "status": syncs.status_at(dataset, now),
-                "progress": syncs.progress_at(dataset, now),
+                "status": timeline.status_at(dataset, now),
+                "progress": timeline.progress_at(dataset, now),
             }
             for dataset in company.datasets.order_by("-requested", "-id")[:SYNCS_SHOWN]
         ]

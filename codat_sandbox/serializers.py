@@ -15,7 +15,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from . import syncs
+from . import timeline
 from .integrations import Integration, get_integration
 from .models import SandboxCompany, SandboxConnection, SandboxDataset, SandboxSyncSetting
 
@@ -59,9 +59,10 @@ def connection_json(connection: SandboxConnection) -> dict[str, Any]:
         "sourceType": integration.source_type,
         "dataConnectionErrors": [dict(entry) for entry in connection.data_connection_errors],
     }
-    # lastSync moves when a simulated sync finishes, which is a matter of the clock (syncs.py).
+    # lastSync moves when a simulated sync finishes, which is a matter of the clock (timeline.py).
     last_sync = _latest(
-        connection.last_sync, syncs.last_successful_sync(connection.datasets.all(), timezone.now())
+        connection.last_sync,
+        timeline.last_successful_sync(connection.datasets.all(), timezone.now()),
     )
     if last_sync is not None:
         body["lastSync"] = iso(last_sync)
@@ -86,7 +87,7 @@ def company_json(
         "dataConnections": [connection_json(connection) for connection in connections],
     }
     last_sync = _latest(
-        company.last_sync, syncs.last_successful_sync(company.datasets.all(), timezone.now())
+        company.last_sync, timeline.last_successful_sync(company.datasets.all(), timezone.now())
     )
     if last_sync is not None:
         body["lastSync"] = iso(last_sync)
@@ -162,7 +163,7 @@ def sync_setting_json(setting: SandboxSyncSetting) -> dict[str, Any]:
 
 
 def company_sync_settings_json(company: SandboxCompany) -> dict[str, Any]:
-    settings_rows, overrides_defaults = syncs.company_sync_settings(company)
+    settings_rows, overrides_defaults = timeline.company_sync_settings(company)
     return {
         "companyId": str(company.id),
         "settings": [sync_setting_json(setting) for setting in settings_rows],
@@ -171,9 +172,9 @@ def company_sync_settings_json(company: SandboxCompany) -> dict[str, Any]:
 
 
 def pull_operation_json(dataset: SandboxDataset, now: datetime) -> dict[str, Any]:
-    status = syncs.status_at(dataset, now)
-    finished = syncs.is_finished_at(dataset, now)
-    errored = finished and dataset.outcome in syncs.ERROR_OUTCOMES
+    status = timeline.status_at(dataset, now)
+    finished = timeline.is_finished_at(dataset, now)
+    errored = finished and dataset.outcome in timeline.ERROR_OUTCOMES
     body: dict[str, Any] = {
         "id": str(dataset.id),
         "companyId": str(dataset.company_id),
@@ -181,7 +182,7 @@ def pull_operation_json(dataset: SandboxDataset, now: datetime) -> dict[str, Any
         "dataType": dataset.data_type,
         "status": status,
         "requested": iso(dataset.requested),
-        "progress": syncs.progress_at(dataset, now),
+        "progress": timeline.progress_at(dataset, now),
         # Codat: "True if the pull operation is completed successfully".
         "isCompleted": status == SandboxDataset.Outcome.COMPLETE,
         "isErrored": errored,
@@ -201,11 +202,11 @@ def data_statuses_json(datasets: Iterable[SandboxDataset], now: datetime) -> dic
     Types never queued are left out: the schema requires `currentStatus`, which they lack.
     """
     body: dict[str, Any] = {}
-    for data_type, newest_first in syncs.latest_datasets_by_type(datasets).items():
+    for data_type, newest_first in timeline.latest_datasets_by_type(datasets).items():
         latest = newest_first[0]
         entry: dict[str, Any] = {
             "dataType": data_type,
-            "currentStatus": syncs.status_at(latest, now),
+            "currentStatus": timeline.status_at(latest, now),
             "latestSyncId": str(latest.id),
         }
         successful = next(
@@ -213,7 +214,7 @@ def data_statuses_json(datasets: Iterable[SandboxDataset], now: datetime) -> dic
                 dataset
                 for dataset in newest_first
                 if dataset.outcome == SandboxDataset.Outcome.COMPLETE
-                and syncs.is_finished_at(dataset, now)
+                and timeline.is_finished_at(dataset, now)
             ),
             None,
         )

@@ -31,7 +31,13 @@ from companies.models import Company
 from companies.requests import client_ip
 from companies.selectors import member_emails
 from connections.models import Connection, Integration
-from connections.services import LinkStart, codat_company_ensure, connection_start
+from connections.services import (
+    LinkStart,
+    codat_company_ensure,
+    connection_disconnect,
+    connection_start,
+    connection_unlink,
+)
 from consents import selectors
 from consents.data_types import describe
 from consents.models import (
@@ -256,8 +262,6 @@ def consent_withdraw(
 def _disconnect_after_withdrawal(
     result: WithdrawResult, targets: list[Connection], *, actor, delete: bool
 ) -> None:
-    from connections.services import connection_disconnect, connection_unlink
-
     for connection in targets:
         try:
             if delete:
@@ -314,6 +318,8 @@ def codat_sync_settings_changed(*, company: Company) -> CodatSyncState:
 
 
 def enqueue_sync_settings(*, company_id, run_after=None) -> None:
+    # Imported here rather than at the top: the task module imports this one to run the
+    # service, so importing it back at load time would be a cycle.
     from consents.tasks import apply_codat_sync_settings
 
     task = apply_codat_sync_settings

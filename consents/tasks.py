@@ -6,6 +6,7 @@ from django_tasks import task
 
 from companies.models import Company
 from companies.scoping import scope
+from consents.services import codat_sync_settings_apply
 
 
 @task()
@@ -13,7 +14,5 @@ def apply_codat_sync_settings(company_id: str) -> bool:
     company = Company.objects.filter(pk=company_id).first()
     if company is None:
         return False
-    from consents.services import codat_sync_settings_apply
-
     with scope(company=company):
         return codat_sync_settings_apply(company=company)

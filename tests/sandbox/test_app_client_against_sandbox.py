@@ -21,7 +21,7 @@ from codat.errors import (
     DataTypeNotConsented,
 )
 from codat.types import SyncSetting
-from codat_sandbox import syncs
+from codat_sandbox import timeline
 from codat_sandbox.inprocess import wsgi_app
 from companies.codat_client import get_client
 
@@ -103,7 +103,7 @@ def test_sync_settings_refreshes_and_history_through_the_apps_client(client, bak
         with pytest.raises(DataTypeNotConsented):
             codat.queue_data_type(company_id, "customers")
 
-        clock.shift(syncs.SYNC_SECONDS_MAX + 1)
+        clock.shift(timeline.SYNC_SECONDS_MAX + 1)
         statuses = codat.get_data_status(company_id)
         history = codat.list_pull_operations(company_id, query="dataType=bills")
         finished = codat.get_pull_operation(company_id, bills.id)

@@ -14,7 +14,7 @@ from django.test import Client
 
 from codat.client import CodatClient
 from codat.errors import CodatRateLimited
-from codat_sandbox import faults, syncs, webhooks
+from codat_sandbox import faults, timeline, webhooks
 from codat_sandbox.inprocess import wsgi_app
 from codat_sandbox.models import SandboxConnection, SandboxFault, SandboxWebhookMessage
 
@@ -377,7 +377,7 @@ def test_expire_then_deliver_sends_connection_disconnected_signed(client, bakery
     client.post(f"/sandbox/console/connections/{bank.id}/expire")
     with respx.mock(assert_all_called=False) as network:
         route = network.post("http://127.0.0.1:8000/webhooks/codat/").respond(200)
-        webhooks.deliver_due(now=START + timedelta(seconds=syncs.SYNC_SECONDS_MAX))
+        webhooks.deliver_due(now=START + timedelta(seconds=timeline.SYNC_SECONDS_MAX))
 
     sent = [
         Webhook(settings.CODAT_WEBHOOK_SECRETS[0]).verify(

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 import time_machine
 
-from codat_sandbox import syncs
+from codat_sandbox import timeline
 
 from . import openapi
 from .conftest import basic_auth, connect, link_path
@@ -116,9 +116,9 @@ def exercise_data_operations(http, cid: str) -> None:
         http.post(f"/companies/{cid}/data/queue/banking-transactions")  # 400: no bank
         http.post(f"/companies/{cid}/data/queue/itemReceipts")  # 200 Queued
         http.get(f"/companies/{cid}/dataStatus")  # Queued
-        clock.shift(syncs.QUEUED_SECONDS + 0.5)
+        clock.shift(timeline.QUEUED_SECONDS + 0.5)
         http.get(f"/companies/{cid}/data/history/{queued['id']}")  # Fetching
-        clock.shift(syncs.SYNC_SECONDS_MAX)
+        clock.shift(timeline.SYNC_SECONDS_MAX)
         http.get(f"/companies/{cid}/data/history/{queued['id']}")  # Complete
         http.get(f"/companies/{cid}/data/history/00000000-0000-0000-0000-000000000000")  # 404
         http.get(f"/companies/{cid}/data/history", params={"query": "status=Complete"})

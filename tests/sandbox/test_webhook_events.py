@@ -12,14 +12,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from codat_sandbox import services, syncs
+from codat_sandbox import services, syncs, timeline
 from codat_sandbox.models import SandboxConnection, SandboxWebhookMessage
 
 from .conftest import connect, link_path, sync_settings
 from .openapi import check_webhook_body
 
 START = datetime(2026, 5, 6, 9, 0, 0, tzinfo=UTC)
-LATER = timedelta(seconds=syncs.SYNC_SECONDS_MAX + 1)
+LATER = timedelta(seconds=timeline.SYNC_SECONDS_MAX + 1)
 
 
 @pytest.fixture
