@@ -1,8 +1,10 @@
-"""Check sandbox responses against Codat's own OpenAPI document (shared/codat/Codat-Platform.json).
+"""Check sandbox responses against Codat's own OpenAPI document (Codat-Platform.json).
 
 Each response is matched to the spec's operation by method and templated path, then its body is
 validated with OpenAPI 3.1 semantics against that operation's schema for the status code, with
-every `$ref` resolved through a `referencing` registry holding the whole document.
+every `$ref` resolved through a `referencing` registry holding the whole document. Codat's
+documents are copied into the repository, in tests/contracts/codat/ (SOURCE.md there says from
+where), so that the tests never read anything outside it.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from openapi_schema_validator import OAS31Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 API_PREFIX = "/sandbox/codat"
+# Codat's published OpenAPI documents, copied unchanged (see SOURCE.md in that folder).
+CONTRACTS_DIR = Path(__file__).resolve().parent.parent / "contracts" / "codat"
 SPEC_URI = "urn:codat:platform-openapi"
 # Every key Codat's error body carries in its examples; the schema requires none of them, so the
 # contract check insists on them separately.
@@ -34,22 +37,22 @@ ERROR_KEYS = {
 }
 
 
-def _shared_document(path: Path, document: str, checks: str) -> dict[str, Any]:
+def _codat_document(path: Path, document: str, checks: str) -> dict[str, Any]:
     if not path.exists():
         pytest.fail(
             f"Codat's {document} is missing: expected it at {path}. The sandbox's {checks} are "
-            f"checked against it; restore shared/codat/{path.name}."
+            f"checked against it; restore tests/contracts/codat/{path.name} (see SOURCE.md there)."
         )
     return json.loads(path.read_text(encoding="utf-8"))
 
 
 def spec_path() -> Path:
-    return Path(settings.BASE_DIR).parent / "shared/codat/Codat-Platform.json"
+    return CONTRACTS_DIR / "Codat-Platform.json"
 
 
 @cache
 def load_spec() -> dict[str, Any]:
-    return _shared_document(spec_path(), "OpenAPI document", "responses")
+    return _codat_document(spec_path(), "OpenAPI document", "responses")
 
 
 def _escape(segment: str) -> str:
@@ -150,18 +153,18 @@ class OpenApiContract:
             assert data["statusCode"] == status, f"{where}: statusCode says {data['statusCode']}"
 
 
-# --- webhooks (shared/codat/Webhooks.json) ---------------------------------------------------
+# --- webhooks (Webhooks.json) ------------------------------------------------------------------
 
 WEBHOOKS_URI = "urn:codat:webhooks-openapi"
 
 
 def webhooks_spec_path() -> Path:
-    return Path(settings.BASE_DIR).parent / "shared/codat/Webhooks.json"
+    return CONTRACTS_DIR / "Webhooks.json"
 
 
 @cache
 def load_webhooks_spec() -> dict[str, Any]:
-    return _shared_document(webhooks_spec_path(), "webhook document", "webhook payloads")
+    return _codat_document(webhooks_spec_path(), "webhook document", "webhook payloads")
 
 
 @cache
