@@ -1,6 +1,6 @@
 """The Codat Platform API client: one httpx client per unit of work, typed results, named errors.
 
-Promises kept here (shared/reliability.md):
+Promises kept here (docs/promises.md):
 - X1: every attempt has explicit connect and read timeouts, capped by what is left of the
   client's total budget, which counts from construction and covers calls, retries and waits.
 - X2: only transient failures are retried (408, 429, 5xx, connect failures, and read failures on
@@ -8,10 +8,10 @@ Promises kept here (shared/reliability.md):
   may have reached Codat is never re-sent; the error says `may_have_been_applied` instead.
 - X3: a 429's Retry-After (seconds or HTTP-date) is waited out once if it fits the budget,
   otherwise CodatRateLimited is raised at once.
-- C5 / design §4: every call that makes Codat fetch or hand over a data type (refreshes, sync
-  settings, future data reads) first asks the consent gate which types the customer allows, and
-  raises DataTypeNotConsented before any network I/O for any other type. Without a gate nothing
-  is allowed.
+- C5 / docs/architecture.md §4: every call that makes Codat fetch or hand over a data type
+  (refreshes, sync settings, future data reads) first asks the consent gate which types the
+  customer allows, and raises DataTypeNotConsented before any network I/O for any other type.
+  Without a gate nothing is allowed.
 
 Logs name the method, the path (never the query string, which can carry customer ids) and
 Codat's correlationId. They never carry the API key, the Authorization header or a raw body.

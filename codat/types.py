@@ -1,4 +1,4 @@
-"""Small typed results for the parts of Codat's API the portal uses (see shared/codat/API.md)."""
+"""Small typed results for the parts of Codat's API the portal uses (see docs/codat.md)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ T = TypeVar("T")
 SOURCE_TYPES = ("Accounting", "Banking", "BankFeed", "Commerce", "Expense", "Other", "Unknown")
 CONNECTION_STATUSES = ("PendingAuth", "Linked", "Unlinked", "Deauthorized")
 
-# Codat's data type keys (API.md §6; the `DataStatus.dataType` enum). The prefix names the source
-# type a connection must have to supply it: `banking-` Banking, `commerce-` Commerce, else
-# Accounting.
+# Codat's data type keys (docs/codat.md §6.1; the `DataStatus.dataType` enum). The prefix names
+# the source type a connection must have to supply it: `banking-` Banking, `commerce-` Commerce,
+# else Accounting.
 DATA_TYPES = (
     "accountTransactions",
     "balanceSheet",
@@ -75,7 +75,7 @@ DATA_TYPES_BY_SOURCE_TYPE = {
     for kind in ("Accounting", "Banking", "Commerce")
 }
 
-# Dataset statuses that mean "still working"; every other status is final (API.md §6).
+# Dataset statuses that mean "still working"; every other status is final (docs/codat.md §6.4).
 IN_PROGRESS_DATASET_STATUSES = frozenset(
     {
         "Initial",

@@ -1,7 +1,7 @@
 """The sandbox's Codat REST API, mounted at /sandbox/codat/ (Codat's own paths below that).
 
 Same paths, request checks, JSON envelopes, status codes and error bodies as Codat's Platform
-API (shared/codat/API.md §1–§7), so that any Codat client — ours, curl, Codat's SDKs — works
+API (docs/codat.md §1–§7), so that any Codat client — ours, curl, Codat's SDKs — works
 against it unchanged.
 """
 

@@ -8,7 +8,7 @@ from typing import Any
 from django.http import JsonResponse
 
 # Codat names the service that refused the request; these are the ones its docs show for the
-# endpoints the sandbox serves (API.md §7).
+# endpoints the sandbox serves (docs/codat.md §7).
 PUBLIC_API = "PublicApi"
 CLIENTS_API = "ClientsApi"
 PULL_API = "PullApi"

@@ -22,7 +22,7 @@ from .models import SandboxFault
 
 Kind = SandboxFault.Kind
 
-# Codat's own wording for these statuses (shared/codat/API.md §7 and its recorded bodies).
+# Codat's own wording for these statuses (docs/codat.md §7).
 RATE_LIMITED_TEXT = "You have made too many requests in a given amount of time; please retry later."
 SERVER_ERROR_TEXT = "There is a problem with our server. Please try again later."
 UNAVAILABLE_TEXT = "The Codat API is temporarily offline for maintenance. Please try again later."

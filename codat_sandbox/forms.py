@@ -1,4 +1,4 @@
-"""The console's forms: they validate and normalise, nothing more (style.md §6)."""
+"""The console's forms: they validate and normalise, nothing more (docs/architecture.md §3)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The sandbox's integration catalogue: which platforms a company can connect to.
 
-Keys, names and source types are Codat's real ones (shared/codat/API.md §5). Xero's and the Codat
+Keys, names and source types are Codat's real ones (docs/codat.md §5). Xero's and the Codat
 Sandbox's `integrationId`/`sourceId` are the real values quoted in Codat's docs; the others are
 fixed UUIDs of our own, stable forever so that stored connections and tests can rely on them.
 Logos are our own plain badges served from our static files; no image is fetched from elsewhere.
@@ -15,8 +15,8 @@ from django.templatetags.static import static
 
 from codat.types import DATA_TYPES, DATA_TYPES_BY_SOURCE_TYPE
 
-# Codat's data type keys by source type (API.md §6). Codat's own sandboxes offer every type of
-# their kind; a few simulated platforms lack one or two (see the catalogue) so that the
+# Codat's data type keys by source type (docs/codat.md §6.1). Codat's own sandboxes offer every
+# type of their kind; a few simulated platforms lack one or two (see the catalogue) so that the
 # NotSupported path can be tried. Those gaps are ours, not Codat's real coverage matrix.
 ACCOUNTING_DATA_TYPES = DATA_TYPES_BY_SOURCE_TYPE["Accounting"]
 BANKING_DATA_TYPES = DATA_TYPES_BY_SOURCE_TYPE["Banking"]

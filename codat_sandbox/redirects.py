@@ -1,4 +1,4 @@
-"""Filling Codat's redirect URL template after a hosted Link session (API.md §4)."""
+"""Filling Codat's redirect URL template after a hosted Link session (docs/codat.md §4)."""
 
 from __future__ import annotations
 

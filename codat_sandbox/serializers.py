@@ -114,8 +114,8 @@ def integration_json(
         "dataProvidedBy": "Codat",
         "datatypeFeatures": [
             {
-                # Lower-case `datatype`, as in every Codat example (API.md notes the spec's
-                # property name disagrees with its own `required`).
+                # Lower-case `datatype`, as in every Codat example (docs/codat.md §5: the
+                # spec's property name disagrees with its own `required`).
                 "datatype": data_type,
                 "supportedFeatures": [
                     {

@@ -143,7 +143,7 @@ def connection_delete(*, connection: SandboxConnection) -> None:
     webhooks.rebuild_read_messages(pending_reads)
 
 
-# Codat's text when a platform withdraws access (API.md §9: an Open Banking consent expiring).
+# Codat's text when a platform withdraws access (docs/codat.md §9: Open Banking consent expiring).
 DEAUTHORIZED_TEXT = syncs.AUTH_ERROR_MESSAGE
 
 

@@ -1,5 +1,5 @@
 """Simulated syncs: sync settings, refreshes and their pull operations (datasets), as Codat runs
-them (shared/codat/API.md §6).
+them (docs/codat.md §6).
 
 Rules the sandbox keeps:
 - It fetches only data types in the company's own sync settings. Its client-wide defaults fetch

@@ -110,7 +110,7 @@ _SYNC_SETTINGS_VALIDATOR = "SyncSettings"
 
 
 def _sync_settings_invalid(item: str, message: str) -> CodatApiError:
-    # Codat prefixes sync-settings refusals with the exception name (API.md §6: the 402
+    # Codat prefixes sync-settings refusals with the exception name (docs/codat.md §6.2: the 402
     # "SyncSettingsValidationException: Sync schedule not allowed").
     return CodatApiError(
         400,

@@ -6,7 +6,7 @@ from django.core.validators import RegexValidator
 from connections.models import PICKER_SOURCE_TYPES
 from consents.models import Product
 
-# The only statusCode values Codat's redirect documents (API.md §4).
+# The only statusCode values Codat's redirect documents (docs/codat.md §4).
 RETURN_STATUS_CODES = ("200", "201", "403", "500", "501")
 
 

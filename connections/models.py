@@ -162,7 +162,7 @@ class DataSync(models.Model):
     """
 
     class Status(models.TextChoices):
-        # Codat's dataset status enum, verbatim (API.md §6). Codat may add values; we store
+        # Codat's dataset status enum, verbatim (docs/codat.md §6.4). Codat may add values; we store
         # whatever it sends, so these are for display rather than validation.
         INITIAL = "Initial"
         QUEUED = "Queued"

@@ -1,4 +1,4 @@
-"""Processing verified Codat webhooks (design §5; W4, W6, B3, T4).
+"""Processing verified Codat webhooks (docs/architecture.md §6; W4, W6, B3, T4).
 
 Intake (`connections.webhooks`) has already verified the signature and stored the raw body.
 Here the body is read, mapped to a tenant only through `Company.codat_company_id` (T4), and

@@ -1,4 +1,4 @@
-"""Codat webhook intake: verify, store, acknowledge (design §5; W1–W5, B1–B3).
+"""Codat webhook intake: verify, store, acknowledge (docs/architecture.md §6; W1–W5, B1–B3).
 
 Order matters. Everything cheap and unauthenticated is refused first (method, content type,
 size, headers) without reading more than we must; the Standard Webhooks signature is then

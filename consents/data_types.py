@@ -1,6 +1,6 @@
 """Codat data types in plain words, and the kind of connection each one comes from.
 
-Keys are Codat's exact data type keys (shared/codat/API.md §6). The words are ours: what a
+Keys are Codat's exact data type keys (docs/codat.md §6.1). The words are ours: what a
 business owner would call the data, and what it tells us.
 """
 

@@ -11,7 +11,7 @@ from codat.client import CodatClient
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "codat"
 
 API_KEY = "my-api-key"
-# base64("my-api-key"), as printed in shared/codat/API.md section 1.
+# base64("my-api-key"), as in docs/codat.md §1.
 AUTH_HEADER = "Basic bXktYXBpLWtleQ=="
 BASE_URL = "https://api.codat.io"
 

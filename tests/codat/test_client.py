@@ -1,4 +1,4 @@
-"""What the client sends to Codat and how it reads Codat's answers (API.md sections 1-5)."""
+"""What the client sends to Codat and how it reads Codat's answers (docs/codat.md §1–§5)."""
 
 from __future__ import annotations
 

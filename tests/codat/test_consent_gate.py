@@ -1,4 +1,5 @@
-"""The consent gate: no data type moves unless an active consent allows it (design §4, C5).
+"""The consent gate: no data type moves unless an active consent allows it (C5;
+docs/architecture.md §4).
 
 The client asks the gate before any network I/O, so a refused call leaves no trace at Codat.
 """

@@ -1,4 +1,4 @@
-"""Sync settings, refresh, data status and pull operations (API.md section 6), client side."""
+"""Sync settings, refresh, data status and pull operations (docs/codat.md §6), client side."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Codat's error bodies become named errors, and the logs carry the correlationId, never secrets
-(API.md section 7; reliability.md X2, X5)."""
+(docs/codat.md §7; docs/promises.md X2, X5)."""
 
 from __future__ import annotations
 

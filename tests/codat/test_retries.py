@@ -1,4 +1,4 @@
-"""Retries, rate limits and the time budget (reliability.md X1, X2, X3 and the POST half of X4).
+"""Retries, rate limits and the time budget (docs/promises.md X1, X2, X3 and the POST half of X4).
 
 Sleeps go through the client's injected `sleep`, which a FakeTime records (and which moves the fake
 clock), so nothing here waits for real.

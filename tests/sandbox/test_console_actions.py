@@ -1,5 +1,5 @@
 """The console's levers: expire a connection, fail a sync, replay and reorder webhooks, hold
-delivery, and inject faults into the API (design §6)."""
+delivery, and inject faults into the API (docs/architecture.md §7)."""
 
 from __future__ import annotations
 

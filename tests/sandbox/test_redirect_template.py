@@ -18,7 +18,7 @@ RESERVED = {
     "statusText": "",
 }
 
-# The worked example in shared/codat/API.md §4 (a Codat engineer's demo), after a Sandbox link.
+# The worked example in docs/codat.md §4 (a Codat engineer's demo), after a Sandbox link.
 TEMPLATE = (
     "https://hosted-link-redirect-page.vercel.app/{companyId}?flow=Copay&clientId={clientId}"
     "&connectionId={connectionId}&companyId={companyId}&integrationId={integrationId}"

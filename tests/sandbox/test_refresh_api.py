@@ -1,4 +1,4 @@
-"""Refreshes, pull operations and data status (API.md §6), with the simulated sync timeline.
+"""Refreshes, pull operations and data status (docs/codat.md §6), with the simulated sync timeline.
 
 A dataset is Queued when requested, Fetching a second later and finished within
 SYNC_SECONDS_MAX; the clock alone moves it, so these tests travel in time instead of waiting.

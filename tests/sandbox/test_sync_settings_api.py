@@ -1,4 +1,4 @@
-"""Company sync settings: GET shows them, POST replaces them (API.md §6).
+"""Company sync settings: GET shows them, POST replaces them (docs/codat.md §6.2).
 
 The sandbox's client defaults fetch nothing, so a company syncs only what the app has set.
 """

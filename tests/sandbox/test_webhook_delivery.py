@@ -1,5 +1,5 @@
 """Delivering the outbox: signed like Codat's (Standard Webhooks), after the API call returns, at
-least once, retried on Codat's schedule (API.md §8).
+least once, retried on Codat's schedule (docs/codat.md §8.1).
 
 Delivery is driven by calling `deliver_due()` with the clock set by time_machine. The app's
 endpoint is not involved: HTTP delivery is caught by respx, in-process delivery by a fake WSGI

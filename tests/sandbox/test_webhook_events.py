@@ -1,4 +1,4 @@
-"""Which webhooks the sandbox writes, when, and with what payload (API.md §8, Webhooks.json).
+"""Which webhooks the sandbox writes, when, and with what payload (docs/codat.md §8.3).
 
 Every message is checked against the schema Webhooks.json gives its event type.
 """

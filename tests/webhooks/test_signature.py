@@ -14,7 +14,7 @@ import time_machine
 from connections.models import WebhookEvent
 from tests.webhooks.conftest import OLD_SECRET, SECRET, encode, post, signed_headers
 
-# The Standard Webhooks test vector (reliability.md, appendix).
+# The Standard Webhooks test vector (docs/codat.md §8.2).
 VECTOR_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 VECTOR_ID = "msg_p5jXN8AQM9LWM0D4loKWxJek"
 VECTOR_TIMESTAMP = "1614265330"
