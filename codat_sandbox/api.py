@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import BadRequest, SuspiciousOperation
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
@@ -100,6 +101,12 @@ def endpoint(handlers: Mapping[str, Handler]) -> Callable[..., HttpResponse]:
             return error.response()
         except services.SandboxRuleError as error:
             return CodatApiError(error.status_code, str(error), service=error.service).response()
+        except (BadRequest, SuspiciousOperation):
+            # Django's own refusals of a request (over DATA_UPLOAD_MAX_NUMBER_FIELDS query
+            # parameters, a body over DATA_UPLOAD_MAX_MEMORY_SIZE) are the client's fault.
+            return CodatApiError(
+                400, "Error processing request - the request is malformed or too large."
+            ).response()
         except Exception:
             # Codat answers its own failures with the same JSON error body, never an HTML page;
             # clients (and the app's retry logic) must see that shape.

@@ -23,14 +23,53 @@ _TAG_VALUE_MAX_LENGTH = 100
 _PLATFORM_KEY = re.compile(r"^[a-z]{4}$")
 
 
+def _refuse_constant(name: str) -> Any:
+    # Python's parser accepts NaN and Infinity; JSON (and Codat) do not.
+    raise ValueError(f"{name} is not JSON")
+
+
 def read_json_object(request: HttpRequest) -> dict[str, Any]:
+    """The body as a JSON object, or Codat's 400 for anything hostile: every way the parser
+    can fail must end as a client error, never the 500 the API answers for its own faults."""
     try:
-        data = json.loads(request.body or b"")
-    except (json.JSONDecodeError, UnicodeDecodeError):
+        data = json.loads(request.body or b"", parse_constant=_refuse_constant)
+    except RecursionError:  # `[[[[…` nested deeper than the interpreter's stack allows
+        raise CodatApiError(
+            400, "Error processing request - the body is nested too deeply."
+        ) from None
+    # JSONDecodeError and UnicodeDecodeError are ValueErrors, and so is an integer of more
+    # digits than Python will convert (4300).
+    except ValueError:
         raise CodatApiError(400, "Error processing request - the body is not valid JSON.") from None
     if not isinstance(data, dict):
         raise CodatApiError(400, "Error processing request - the body must be a JSON object.")
+    if problem := _unstorable_text(data):
+        raise CodatApiError(400, f"Error processing request - the body contains {problem}.")
     return data
+
+
+def _unstorable_text(data: Any) -> str | None:
+    """What in the parsed body no database column can hold: JSON's `\\u` escapes can spell a
+    NUL (PostgreSQL refuses it in text and jsonb) or a lone surrogate (not encodable as UTF-8).
+
+    Walked with a list, not recursion: the parser allows nesting nearly as deep as the stack.
+    """
+    pending = [data]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                return "a NUL character"
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return "an unpaired surrogate"
+    return None
 
 
 def _invalid(item: str, message: str, validator: str) -> CodatApiError:
@@ -136,14 +175,20 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+# The columns are PostgreSQL integers; a larger number would fail the save, not the request.
+_INT_MAX = 2**31 - 1
+
+
 def _non_negative_int(entry: dict[str, Any], key: str, where: str, *, required: bool) -> int | None:
     value = entry.get(key)
     if value is None:
         if required:
             raise _sync_settings_invalid(where, f"{where}: {key} is required.")
         return None
-    if not _is_int(value) or value < 0:
-        raise _sync_settings_invalid(where, f"{where}: {key} must be a whole number, 0 or more.")
+    if not _is_int(value) or not 0 <= value <= _INT_MAX:
+        raise _sync_settings_invalid(
+            where, f"{where}: {key} must be a whole number from 0 to {_INT_MAX}."
+        )
     return value
 
 
