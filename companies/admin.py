@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 
+from companies.admin_changelist import DateSafeChangeListMixin
 from companies.models import Company, Membership
 from connections.admin import CodatMirrorAdmin
 from connections.models import Connection
@@ -65,7 +66,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Company)
-class CompanyAdmin(CodatMirrorAdmin):
+class CompanyAdmin(DateSafeChangeListMixin, CodatMirrorAdmin):
     # Not deletable here: it maps to a Codat company, which deleting our row would orphan.
     list_display = ["name", "codat_company_id", "created_at", "member_count"]
     search_fields = ["name", "codat_company_id", "memberships__user__email"]

@@ -6,6 +6,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from codat.errors import CodatError
+from companies.admin_changelist import DateSafeChangeListMixin
 from connections.models import Connection, DataSync, Integration, LinkAttempt, WebhookEvent
 from connections.services import connection_disconnect
 
@@ -28,7 +29,7 @@ class CodatMirrorAdmin(admin.ModelAdmin):
 
 
 @admin.register(Connection)
-class ConnectionAdmin(CodatMirrorAdmin):
+class ConnectionAdmin(DateSafeChangeListMixin, CodatMirrorAdmin):
     list_display = (
         "platform_name",
         "company",
@@ -134,7 +135,7 @@ class LinkAttemptAdmin(CodatMirrorAdmin):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(admin.ModelAdmin):
+class WebhookEventAdmin(DateSafeChangeListMixin, admin.ModelAdmin):
     """Every verified Codat delivery, read-only: the stored body is the evidence."""
 
     list_display = ("webhook_id", "event_type", "status", "company", "received_at", "attempts")

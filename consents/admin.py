@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from companies.admin_changelist import DateSafeChangeListMixin
 from consents.models import CodatSyncState, Consent, ConsentEvent, ConsentText, Product
 from consents.services import (
     AlreadyWithdrawn,
@@ -85,7 +86,7 @@ class ConsentTextAdmin(admin.ModelAdmin):
 
 
 @admin.register(Consent)
-class ConsentAdmin(ReadOnlyAdmin):
+class ConsentAdmin(DateSafeChangeListMixin, ReadOnlyAdmin):
     list_display = ("company", "product", "state", "granted_at", "granted_by", "withdrawn_at")
     list_filter = ("product", "state", "granted_at", "withdrawn_at")
     search_fields = ("company__name", "company__memberships__user__email", "granted_by__email")
@@ -162,7 +163,7 @@ class ConsentAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(ReadOnlyAdmin):
+class ConsentEventAdmin(DateSafeChangeListMixin, ReadOnlyAdmin):
     list_display = ("occurred_at", "action", "product", "company", "actor", "method", "ip_address")
     list_filter = ("action", "product", "method", "occurred_at")
     search_fields = ("company__name", "actor__email", "company__memberships__user__email")

@@ -189,3 +189,28 @@ def test_a_malformed_uuid_in_the_path_is_a_404(owner_client, url):
 
     assert owner_client.get(url).status_code == 404
     assert owner_client.post(url).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "created_at__year=9999",
+        "created_at__year=9999&created_at__month=12",
+        "created_at__year=9999&created_at__month=12&created_at__day=31",
+        "created_at__year=99999999999999999999",
+        "created_at__year=2024&created_at__month=2&created_at__day=30",
+    ],
+)
+def test_an_impossible_date_drill_down_in_the_admin_is_its_invalid_filter_redirect(
+    staff_browser, acme, query
+):
+    response = staff_browser.get(f"/admin/companies/company/?{query}")
+
+    assert response.status_code == 302
+    assert response["Location"].endswith("?e=1")
+
+
+def test_the_last_day_a_date_drill_down_can_show_still_works(staff_browser, acme):
+    query = "created_at__year=9999&created_at__month=12&created_at__day=30"
+
+    assert staff_browser.get(f"/admin/companies/company/?{query}").status_code == 200
