@@ -12,12 +12,12 @@ import uuid
 
 import pytest
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
 
 from connections.models import Connection, LinkAttempt
 from consents.models import Consent, ConsentEvent
 from tests.consents.conftest import grant
 from tests.fakes import link
+from tests.hardening.urlconf import walk
 
 pytestmark = pytest.mark.django_db
 
@@ -25,19 +25,10 @@ pytestmark = pytest.mark.django_db
 NOT_CUSTOMER_ROUTES = ("admin/", "webhooks/", "sandbox/")
 
 
-def _walk(resolver: URLResolver, prefix: str = ""):
-    for entry in resolver.url_patterns:
-        route = prefix + str(entry.pattern)
-        if isinstance(entry, URLResolver):
-            yield from _walk(entry, route)
-        elif isinstance(entry, URLPattern):
-            yield route, entry
-
-
 def customer_routes() -> list[str]:
     return sorted(
         route
-        for route, _ in _walk(get_resolver())
+        for route, _ in walk()
         if not route.startswith(NOT_CUSTOMER_ROUTES) and not route.startswith("^")
     )
 
