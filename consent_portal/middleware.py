@@ -112,6 +112,7 @@ class RejectUnusableInputMiddleware:
             "Refused %s %r: it contains %s", request.method, request.path_info[:200], problem
         )
         if self._in_sandbox_api(request.path):
+            # Imported only here: the sandbox is an optional app, installed only while it is on.
             from codat_sandbox.errors import CodatApiError
 
             return CodatApiError(
