@@ -139,7 +139,7 @@ def signup_request(*, name: str, email: str, password: str, business_name: str) 
     }
     try:
         with transaction.atomic():
-            PendingSignup.objects.filter(created_at__lt=now - PendingSignup.LINK_LIFETIME).delete()
+            pending_signups_purge(now=now)
             # The newest sign-up for an email wins; its predecessor's link stops working.
             PendingSignup.objects.update_or_create(email=email, defaults=values)
     except IntegrityError:
@@ -151,6 +151,15 @@ def signup_request(*, name: str, email: str, password: str, business_name: str) 
         template="companies/email/signup_confirm.txt",
         context={"name": values["name"], "business_name": values["business_name"], "token": token},
     )
+
+
+def pending_signups_purge(*, now=None) -> int:
+    """Forget sign-ups whose link has expired (their name, email and business name with them);
+    returns how many. Run on each sign-up and from cron (`manage.py purge_pending_signups`), so
+    an unfinished sign-up is not kept much past its link's lifetime even when nobody signs up."""
+    cutoff = (now or timezone.now()) - PendingSignup.LINK_LIFETIME
+    deleted, _ = PendingSignup.objects.filter(created_at__lt=cutoff).delete()
+    return deleted
 
 
 class SignupLinkUsed(Exception):

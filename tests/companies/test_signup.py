@@ -8,6 +8,7 @@ which (so sign-up cannot tell anyone who banks here).
 from __future__ import annotations
 
 import inspect
+import io
 import re
 from datetime import timedelta
 from urllib.parse import urlsplit
@@ -17,6 +18,7 @@ import time_machine
 from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -442,3 +444,20 @@ def test_company_signup_takes_keyword_arguments_only():
     parameters = inspect.signature(company_signup).parameters.values()
 
     assert {parameter.kind for parameter in parameters} == {inspect.Parameter.KEYWORD_ONLY}
+
+
+@pytest.mark.django_db
+def test_cron_forgets_expired_sign_ups_even_when_nobody_signs_up(client):
+    sign_up(client)
+    sign_up(Client(), email="fresh@else.example")
+    PendingSignup.objects.filter(email="fresh@else.example").update(
+        created_at=timezone.now() + timedelta(hours=2)
+    )
+    out = io.StringIO()
+
+    with time_machine.travel(timezone.now() + timedelta(hours=25)):
+        call_command("purge_pending_signups", stdout=out)
+        call_command("purge_pending_signups", stdout=io.StringIO())  # nothing left to do
+
+    assert list(PendingSignup.objects.values_list("email", flat=True)) == ["fresh@else.example"]
+    assert "Forgot 1 unfinished sign-up(s)" in out.getvalue()
