@@ -114,6 +114,11 @@ if CODAT_SANDBOX_ENABLED:
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # The header middlewares come before anything that can answer early, so that every page,
+    # a refused request's 400 included, carries CSP and X-Frame-Options (D3).
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Before anything reads a cookie, a form or the database: a NUL byte would be a 500 there.
     "consent_portal.middleware.RejectUnusableInputMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -123,8 +128,6 @@ MIDDLEWARE = [
     # Tenant rows are only reachable inside the signed-in customer's company scope (T3).
     "companies.scoping.TenantScopeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",
     # Turns a rate-limited request into RATELIMIT_VIEW's 429 page.
     "django_ratelimit.middleware.RatelimitMiddleware",
 ]

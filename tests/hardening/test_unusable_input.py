@@ -39,6 +39,9 @@ def browser() -> Client:
 def assert_our_400(response) -> None:
     assert response.status_code == 400
     assert OUR_400_PAGE in response.content.decode()
+    # Refused before the views, yet dressed like every other page (D3).
+    assert "default-src 'self'" in response["Content-Security-Policy"]
+    assert response["X-Frame-Options"] == "DENY"
 
 
 @pytest.mark.parametrize(
