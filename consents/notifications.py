@@ -38,28 +38,29 @@ def access_notices_send(*, company: Company | None = None) -> int:
     rows: QuerySet[Connection] = (
         Connection.objects.for_company(company) if company is not None else Connection.objects.all()
     )
-    sent = 0
-    lost = rows.filter(status=Connection.Status.DEAUTHORIZED, access_lost_notified_at__isnull=True)
-    for connection_id in list(lost.values_list("pk", flat=True)):
-        claimed = rows.filter(
-            pk=connection_id,
-            status=Connection.Status.DEAUTHORIZED,
-            access_lost_notified_at__isnull=True,
-        ).update(access_lost_notified_at=timezone.now())
-        if claimed:
-            sent += 1
-            transaction.on_commit(lambda pk=connection_id: _access_lost(pk))
-    back = rows.filter(status=Connection.Status.LINKED, access_lost_notified_at__isnull=False)
-    for connection_id in list(back.values_list("pk", flat=True)):
-        claimed = rows.filter(
-            pk=connection_id,
-            status=Connection.Status.LINKED,
-            access_lost_notified_at__isnull=False,
-        ).update(access_lost_notified_at=None)
-        if claimed:
-            sent += 1
-            transaction.on_commit(lambda pk=connection_id: _access_restored(pk))
-    return sent
+    lost = _claim(
+        rows,
+        status=Connection.Status.DEAUTHORIZED,
+        announced=False,
+        mark=timezone.now(),
+        send=_access_lost,
+    )
+    back = _claim(
+        rows, status=Connection.Status.LINKED, announced=True, mark=None, send=_access_restored
+    )
+    return lost + back
+
+
+def _claim(rows: QuerySet[Connection], *, status: str, announced: bool, mark, send) -> int:
+    """Claim each connection in `status` whose loss was (or was not yet) announced, by setting
+    the mark in one conditional UPDATE, and send its mail after the commit."""
+    due = rows.filter(status=status, access_lost_notified_at__isnull=not announced)
+    claimed = 0
+    for connection_id in list(due.values_list("pk", flat=True)):
+        if due.filter(pk=connection_id).update(access_lost_notified_at=mark):
+            claimed += 1
+            transaction.on_commit(lambda pk=connection_id: send(pk))
+    return claimed
 
 
 def _send(connection: Connection, subject: str, template: str, context: dict) -> None:

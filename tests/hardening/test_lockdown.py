@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import base64
 import secrets
-import subprocess
-import sys
 
 import pytest
-from django.conf import settings
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from codat_sandbox.models import SandboxWebhookMessage
 from tests.hardening.test_deploy_check import production_environment, run_deploy_check
+from tests.hardening.test_wsgi_boot import boot
 from tests.sandbox.conftest import connect, link_path
 
 NAMES_BOTH = ("CODAT_API_KEY", "CODAT_SANDBOX")
@@ -32,19 +30,6 @@ def demo_environment(**overrides: str) -> dict[str, str]:
     return env
 
 
-def load_wsgi(env: dict[str, str], *, show: str = "") -> subprocess.CompletedProcess[str]:
-    code = "import consent_portal.wsgi\nfrom django.conf import settings\n" + show
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        cwd=settings.BASE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 # --- L1: the sandbox is a deliberate choice ---------------------------------------------------
 
 
@@ -52,7 +37,7 @@ def test_with_debug_off_and_neither_a_key_nor_the_sandbox_named_nothing_starts()
     env = production_environment()
     del env["CODAT_API_KEY"]
 
-    booted = load_wsgi(env)
+    booted = boot(env)
     checked = run_deploy_check(env)
 
     for result in (booted, checked):
@@ -65,7 +50,7 @@ def test_with_debug_off_and_neither_a_key_nor_the_sandbox_named_nothing_starts()
 def test_a_codat_key_and_the_sandbox_together_are_refused():
     env = production_environment(CODAT_SANDBOX="true")  # keeps CODAT_API_KEY
 
-    booted = load_wsgi(env)
+    booted = boot(env)
     checked = run_deploy_check(env)
 
     for result in (booted, checked):
@@ -74,14 +59,14 @@ def test_a_codat_key_and_the_sandbox_together_are_refused():
 
 
 def test_a_garbled_sandbox_flag_is_refused_rather_than_guessed():
-    result = load_wsgi(demo_environment(CODAT_SANDBOX="yes please"))
+    result = boot(demo_environment(CODAT_SANDBOX="yes please"))
 
     assert result.returncode != 0
     assert "CODAT_SANDBOX must be true or false" in result.stderr
 
 
 def test_a_real_key_means_real_codat_and_no_sandbox():
-    result = load_wsgi(
+    result = boot(
         production_environment(),
         show="print(settings.CODAT_SANDBOX_ENABLED, settings.CODAT_BASE_URL, "
         "'codat_sandbox' in settings.INSTALLED_APPS)",
@@ -96,7 +81,7 @@ def test_local_development_gets_the_sandbox_with_no_settings_at_all():
     for name in ("CODAT_API_KEY", "CODAT_WEBHOOK_SECRET", "DJANGO_SECRET_KEY", "EMAIL_URL"):
         del env[name]
 
-    result = load_wsgi(
+    result = boot(
         env,
         show="print(settings.CODAT_SANDBOX_ENABLED, settings.CODAT_SANDBOX_KEY, "
         "settings.EMAIL_BACKEND.rsplit('.', 2)[1])",
@@ -109,7 +94,7 @@ def test_local_development_gets_the_sandbox_with_no_settings_at_all():
 def test_a_demo_deployment_starts_and_passes_the_deploy_check():
     env = demo_environment()
 
-    booted = load_wsgi(env, show="print(settings.CODAT_SANDBOX_ENABLED, settings.CODAT_BASE_URL)")
+    booted = boot(env, show="print(settings.CODAT_SANDBOX_ENABLED, settings.CODAT_BASE_URL)")
     checked = run_deploy_check(env)
 
     assert booted.returncode == 0, booted.stderr
@@ -128,7 +113,7 @@ def test_a_demo_deployment_needs_its_own_long_sandbox_key(key):
     else:
         env["CODAT_SANDBOX_KEY"] = key
 
-    result = load_wsgi(env)
+    result = boot(env)
 
     assert result.returncode != 0
     assert "needs CODAT_SANDBOX_KEY set to a random value of at least 32 characters" in (
@@ -140,7 +125,7 @@ def test_a_demo_deployment_gets_no_built_in_webhook_secret():
     env = demo_environment()
     del env["CODAT_WEBHOOK_SECRET"]
 
-    result = load_wsgi(env)
+    result = boot(env)
 
     assert result.returncode != 0
     assert "No Codat webhook signing secret is configured" in result.stderr
@@ -150,16 +135,16 @@ def test_a_demo_deployment_gets_no_built_in_webhook_secret():
 def test_a_webhook_secret_shorter_than_24_bytes_is_refused_at_start_up(length):
     short = "whsec_" + base64.b64encode(secrets.token_bytes(length)).decode()
 
-    result = load_wsgi(production_environment(CODAT_WEBHOOK_SECRET=short))
+    result = boot(production_environment(CODAT_WEBHOOK_SECRET=short))
 
     assert result.returncode != 0
     assert "is too short: a signing key must be at least 24 random bytes" in result.stderr
 
 
 def test_the_one_byte_secret_from_the_review_is_refused_and_24_bytes_are_enough():
-    one_byte = load_wsgi(production_environment(CODAT_WEBHOOK_SECRET="whsec_AA=="))
+    one_byte = boot(production_environment(CODAT_WEBHOOK_SECRET="whsec_AA=="))
     enough = "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
-    just_enough = load_wsgi(production_environment(CODAT_WEBHOOK_SECRET=enough))
+    just_enough = boot(production_environment(CODAT_WEBHOOK_SECRET=enough))
 
     assert one_byte.returncode != 0 and "too short" in one_byte.stderr
     assert just_enough.returncode == 0, just_enough.stderr
@@ -182,7 +167,7 @@ def test_with_debug_off_and_no_email_url_mail_goes_to_smtp_not_the_log():
     env = production_environment()
     del env["EMAIL_URL"]
 
-    result = load_wsgi(env, show="print(settings.EMAIL_BACKEND)")
+    result = boot(env, show="print(settings.EMAIL_BACKEND)")
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "django.core.mail.backends.smtp.EmailBackend"

@@ -10,9 +10,12 @@ from django.conf import settings
 from tests.hardening.test_deploy_check import production_environment
 
 
-def boot(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def boot(env: dict[str, str], *, show: str = "") -> subprocess.CompletedProcess[str]:
+    """Load the WSGI app as gunicorn would, in a fresh interpreter; `show` runs afterwards
+    (e.g. to print settings)."""
+    code = "import consent_portal.wsgi\nfrom django.conf import settings\n" + show
     return subprocess.run(
-        [sys.executable, "-c", "import consent_portal.wsgi"],
+        [sys.executable, "-c", code],
         env=env,
         cwd=settings.BASE_DIR,
         capture_output=True,
