@@ -8,7 +8,7 @@ from django.db import connections, models, router
 from django.utils import timezone
 
 from companies.models import Company
-from companies.scoping import company_scoped
+from companies.scoping import CompanyScopedManager
 
 
 class SourceType(models.TextChoices):
@@ -90,7 +90,7 @@ class Connection(models.Model):
     # linked again, so each expiry is announced once.
     access_lost_notified_at = models.DateTimeField(null=True, blank=True, editable=False)
 
-    objects = company_scoped(ConnectionQuerySet, lookup="company")
+    objects = CompanyScopedManager.from_queryset(ConnectionQuerySet)()
 
     class Meta:
         ordering = ["-created_at"]
@@ -146,13 +146,19 @@ class LinkAttempt(models.Model):
     error_message = models.CharField(max_length=500, blank=True)
     status_text = models.CharField(max_length=500, blank=True)
 
-    objects = company_scoped(lookup="company")
+    objects = CompanyScopedManager()
 
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"Link attempt for {self.connection_id} ({self.status_code or 'open'})"
+
+
+class DataSyncManager(CompanyScopedManager["DataSync"]):
+    """A sync belongs to a company through its connection."""
+
+    lookup = "connection__company"
 
 
 class DataSync(models.Model):
@@ -198,7 +204,7 @@ class DataSync(models.Model):
     last_success_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = company_scoped(lookup="connection__company")
+    objects = DataSyncManager()
 
     class Meta:
         ordering = ["connection", "data_type"]

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from codat.types import source_type_of
 from companies.models import Company
-from companies.scoping import company_scoped
+from companies.scoping import CompanyScopedManager
 from consents.data_types import describe
 
 BANKING_CONSENT_PERIOD = timedelta(days=90)
@@ -97,9 +97,11 @@ class AppendOnlyQuerySet(models.QuerySet):
 
 
 class AppendOnlyModel(models.Model):
-    """A row is written once. save() on an existing row, and delete(), raise."""
+    """A row is written once. save() on an existing row, and delete(), raise.
 
-    objects = AppendOnlyQuerySet.as_manager()
+    Each subclass declares its own manager over `AppendOnlyQuerySet`, so that bulk changes
+    raise too: a tenant-scoped one (ConsentEvent) cannot be a subtype of a plain one here.
+    """
 
     class Meta:
         abstract = True
@@ -121,6 +123,8 @@ class ConsentText(AppendOnlyModel):
     body = models.TextField()
     sha256 = models.CharField(max_length=64, editable=False)
     published_at = models.DateTimeField(default=timezone.now)
+
+    objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
         ordering = ["product", "-version"]
@@ -171,7 +175,7 @@ class Consent(models.Model):
     banking_confirmed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    objects = company_scoped(ConsentQuerySet, lookup="company")
+    objects = CompanyScopedManager.from_queryset(ConsentQuerySet)()
 
     class Meta:
         ordering = ["product__display_order"]
@@ -239,7 +243,7 @@ class ConsentEvent(AppendOnlyModel):
     details = models.JSONField(default=dict, blank=True)
 
     # Append-only (C2) and scoped to its company (T3).
-    objects = company_scoped(AppendOnlyQuerySet, lookup="company")
+    objects = CompanyScopedManager.from_queryset(AppendOnlyQuerySet)()
 
     class Meta:
         ordering = ["occurred_at"]
@@ -268,13 +272,19 @@ class CodatSyncState(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     applied_at = models.DateTimeField(null=True, blank=True)
 
-    objects = company_scoped(lookup="company")
+    objects = CompanyScopedManager()
 
     class Meta:
         verbose_name = "Codat sync settings state"
 
     def __str__(self) -> str:
         return f"Codat sync settings for {self.company}: {'pending' if self.pending else 'ok'}"
+
+
+class ConsentReminderManager(CompanyScopedManager["ConsentReminder"]):
+    """A reminder belongs to a company through its consent."""
+
+    lookup = "consent__company"
 
 
 class ConsentReminder(models.Model):
@@ -291,7 +301,7 @@ class ConsentReminder(models.Model):
     expires_at = models.DateTimeField(help_text="The end of the clock cycle it is about.")
     sent_at = models.DateTimeField(default=timezone.now)
 
-    objects = company_scoped(lookup="consent__company")
+    objects = ConsentReminderManager()
 
     class Meta:
         constraints = [
