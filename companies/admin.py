@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import ClassVar
+
 from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
@@ -12,7 +14,11 @@ from consents.models import Consent, ConsentEvent
 
 
 class ReadOnlyInline(admin.TabularInline):
-    """History shown on the company page, oldest first; changed only through the app."""
+    """History shown on the company page, oldest first; changed only through the app.
+
+    A subclass shows its `fields` as its `readonly_fields`: plain names, typed as such, since
+    Django's `fields` may also hold groups of names, which `readonly_fields` may not.
+    """
 
     extra = 0
     can_delete = False
@@ -27,14 +33,27 @@ class ReadOnlyInline(admin.TabularInline):
 
 class ConnectionInline(ReadOnlyInline):
     model = Connection
-    fields = ["platform_name", "source_type", "status", "created_at", "linked_at", "deleted_at"]
+    fields: ClassVar[tuple[str, ...]] = (
+        "platform_name",
+        "source_type",
+        "status",
+        "created_at",
+        "linked_at",
+        "deleted_at",
+    )
     readonly_fields = fields
     ordering = ["created_at"]
 
 
 class ConsentInline(ReadOnlyInline):
     model = Consent
-    fields = ["product", "state", "granted_at", "granted_by", "withdrawn_at"]
+    fields: ClassVar[tuple[str, ...]] = (
+        "product",
+        "state",
+        "granted_at",
+        "granted_by",
+        "withdrawn_at",
+    )
     readonly_fields = fields
     ordering = ["granted_at"]
 
@@ -45,7 +64,14 @@ class ConsentInline(ReadOnlyInline):
 class ConsentEventInline(ReadOnlyInline):
     model = ConsentEvent
     fk_name = "company"
-    fields = ["occurred_at", "action", "product", "actor", "text_sha256", "ip_address"]
+    fields: ClassVar[tuple[str, ...]] = (
+        "occurred_at",
+        "action",
+        "product",
+        "actor",
+        "text_sha256",
+        "ip_address",
+    )
     readonly_fields = fields
     ordering = ["occurred_at"]
 

@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 
 from companies.models import Company, PendingSignup
 
 
-def company_for_user(user: AbstractBaseUser | AnonymousUser) -> Company | None:
+def signed_in_user(request: HttpRequest) -> User:
+    """The account behind a request that only signed-in users reach (`login_required` views,
+    the admin): typed as the User it is there. Anyone else is refused, never acted for."""
+    user = request.user
+    if not user.is_authenticated:
+        raise PermissionDenied("Not signed in")
+    return user
+
+
+def company_for_user(user: User | AnonymousUser) -> Company | None:
     if not user.is_authenticated:
         return None
-    membership = (
-        user.memberships.select_related("company").order_by("created_at").first()  # type: ignore[union-attr]
-    )
+    membership = user.memberships.select_related("company").order_by("created_at").first()
     return membership.company if membership else None
 
 
 def request_company(request: HttpRequest) -> Company | None:
     """The signed-in user's company, or None; looked up once per request."""
+    # Cached on the request itself, an attribute HttpRequest's type does not declare.
     if not hasattr(request, "_current_company"):
         request._current_company = company_for_user(request.user)  # type: ignore[attr-defined]
     return request._current_company  # type: ignore[attr-defined]

@@ -8,7 +8,7 @@ import secrets
 from django.conf import settings
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.hashers import check_password, make_password
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
@@ -44,7 +44,7 @@ def email_is_taken(email: str) -> bool:
     return _users_with_email(email).exists()
 
 
-def _clean_as(instance: AbstractUser | Company | Membership, field_names: dict[str, str]) -> None:
+def _clean_as(instance: User | Company | Membership, field_names: dict[str, str]) -> None:
     """full_clean(), with errors keyed by the sign-up form's field names, not the model's."""
     try:
         instance.full_clean()
@@ -58,7 +58,7 @@ def _clean_as(instance: AbstractUser | Company | Membership, field_names: dict[s
 
 
 @transaction.atomic
-def company_signup(*, name: str, email: str, password: str, business_name: str) -> AbstractUser:
+def company_signup(*, name: str, email: str, password: str, business_name: str) -> User:
     """Create a user, their business and the owner membership that joins them: all or nothing.
 
     Raises ValidationError keyed by the sign-up form's fields (`name`, `email`, `password`,
@@ -166,7 +166,7 @@ class SignupLinkUsed(Exception):
     """The link's sign-up was finished (or replaced) meanwhile, e.g. by a second click."""
 
 
-def signup_confirm(*, pending: PendingSignup, password: str) -> AbstractUser:
+def signup_confirm(*, pending: PendingSignup, password: str) -> User:
     """Finish a sign-up from its emailed link: the account exists from now on.
 
     Asking for the password chosen at sign-up means a link alone finishes nothing: whoever

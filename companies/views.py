@@ -210,6 +210,7 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 @requires_csrf_token
 def server_error(request: HttpRequest) -> HttpResponse:
+    body: str
     try:
         body = loader.render_to_string("500.html")
     except Exception:

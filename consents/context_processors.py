@@ -6,7 +6,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from companies.selectors import company_for_user
+from companies.selectors import request_company
 from consents.selectors import (
     banking_consents_needing_reconfirmation,
     expired_connections_with_products,
@@ -14,9 +14,7 @@ from consents.selectors import (
 
 
 def _banners(request: HttpRequest) -> dict:
-    if not hasattr(request, "_current_company"):
-        request._current_company = company_for_user(request.user)  # type: ignore[attr-defined]
-    company = request._current_company  # type: ignore[attr-defined]
+    company = request_company(request)
     if company is None:
         return {"expired": [], "reconfirm": []}
     return {
