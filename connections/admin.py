@@ -7,6 +7,7 @@ from django.utils.html import format_html
 
 from codat.errors import CodatError
 from companies.admin_changelist import DateSafeChangeListMixin
+from companies.selectors import signed_in_user
 from connections.models import Connection, DataSync, Integration, LinkAttempt, WebhookEvent
 from connections.services import connection_disconnect
 
@@ -90,7 +91,7 @@ class ConnectionAdmin(DateSafeChangeListMixin, CodatMirrorAdmin):
                 )
                 continue
             try:
-                connection_disconnect(connection=connection, actor=request.user)
+                connection_disconnect(connection=connection, actor=signed_in_user(request))
             except CodatError as exc:
                 self.message_user(
                     request,

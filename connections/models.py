@@ -102,12 +102,13 @@ class Connection(models.Model):
     @property
     def badge(self) -> str:
         """The status badge's style; the words come from get_status_display()."""
-        return {
+        styles: dict[str, str] = {
             self.Status.LINKED: "linked",
             self.Status.PENDING_AUTH: "pending",
             self.Status.UNLINKED: "pending",
             self.Status.DEAUTHORIZED: "deauthorized",
-        }.get(self.status, "deleted")
+        }
+        return styles.get(self.status, "deleted")
 
     @property
     def is_deleted(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 from uuid import UUID
 
@@ -28,7 +29,8 @@ class PickerGroup:
 
 def connections_for_company(company: Company) -> tuple[list[Connection], list[Connection]]:
     """(current, history): one query, whatever the number of connections."""
-    current, history = [], []
+    current: list[Connection] = []
+    history: list[Connection] = []
     for connection in Connection.objects.for_company(company).order_by("-created_at"):
         (history if connection.is_deleted else current).append(connection)
     return current, history
@@ -152,7 +154,7 @@ class DataTypeProgress:
 @dataclass(frozen=True)
 class SyncProgress:
     items: list[DataTypeProgress]
-    last_update: object  # datetime of the newest DataSync change, or None
+    last_update: datetime | None  # of the newest DataSync change
 
     @property
     def total(self) -> int:

@@ -17,7 +17,7 @@ from datetime import timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
@@ -220,7 +220,7 @@ def _state_hash(state: str) -> str:
 
 
 def link_attempt_create(
-    *, user: AbstractBaseUser, company: Company, connection: Connection
+    *, user: User, company: Company, connection: Connection
 ) -> tuple[LinkAttempt, str]:
     state = secrets.token_urlsafe(32)  # 256 bits
     now = timezone.now()
@@ -238,7 +238,7 @@ def link_attempt_create(
 def connection_start(
     *,
     company: Company,
-    user: AbstractBaseUser,
+    user: User,
     integration: Integration,
     client: CodatClient | None = None,
 ) -> LinkStart:
@@ -256,7 +256,7 @@ def connection_start(
 
 
 def _connection_start(
-    *, company: Company, user: AbstractBaseUser, integration: Integration, client: CodatClient
+    *, company: Company, user: User, integration: Integration, client: CodatClient
 ) -> LinkStart:
     codat_company_id = codat_company_ensure(company=company, client=client)
 
@@ -346,7 +346,7 @@ def _pending_connection(
 
 
 def connection_reconnect_start(
-    *, company: Company, user: AbstractBaseUser, connection: Connection
+    *, company: Company, user: User, connection: Connection
 ) -> LinkStart:
     """Send the customer back through the *same* connection's Link page (Codat re-authorises a
     Deauthorized or Unlinked connection on its own id), with a fresh linkUrl and a new state."""
@@ -370,7 +370,7 @@ def connection_reconnect_start(
 
 def link_return_complete(
     *,
-    user: AbstractBaseUser,
+    user: User,
     state: str,
     company_id: str,
     connection_id: str | None,
@@ -471,7 +471,7 @@ def connection_mark_deleted(connection: Connection) -> None:
     connection.save(update_fields=["status", "status_changed_at", "deleted_at"])
 
 
-def connection_unlink(*, connection: Connection, actor: AbstractBaseUser) -> None:
+def connection_unlink(*, connection: Connection, actor: User) -> None:
     """Revoke our access at Codat but keep the connection and its cached data (Codat's
     `Unlinked`; the customer can authorise it again later). Only a Linked one can be."""
     if connection.status != Connection.Status.LINKED:
@@ -490,7 +490,7 @@ def connection_unlink(*, connection: Connection, actor: AbstractBaseUser) -> Non
     )
 
 
-def connection_disconnect(*, connection: Connection, actor: AbstractBaseUser) -> None:
+def connection_disconnect(*, connection: Connection, actor: User) -> None:
     """Delete the connection at Codat (revokes access; not reversible) and keep our row as
     `Deleted` for the history. Codat answering 404 means it is already gone: same outcome."""
     if connection.is_deleted:

@@ -15,7 +15,7 @@ from django_ratelimit.decorators import ratelimit
 
 from codat.errors import CodatError, CodatRateLimited, CodatUnavailable
 from companies.models import Company
-from companies.selectors import current_company
+from companies.selectors import current_company, signed_in_user
 from connections import selectors, services
 from connections.forms import LinkReturnForm, PickerFilterForm
 from connections.models import Connection, Integration, LinkAttempt
@@ -128,7 +128,7 @@ def connect(request: HttpRequest, platform_key: str) -> HttpResponse:
     integration = get_object_or_404(Integration, key=platform_key, enabled=True)
     try:
         start = consent_services.connection_start_consented(
-            company=company, user=request.user, integration=integration
+            company=company, user=signed_in_user(request), integration=integration
         )
     except services.ConnectionNotAllowed as exc:
         messages.error(request, str(exc))
@@ -271,7 +271,7 @@ def connection_reconnect(request: HttpRequest, connection_id) -> HttpResponse:
     connection = _connection_or_404(request, connection_id)
     try:
         start = services.connection_reconnect_start(
-            company=connection.company, user=request.user, connection=connection
+            company=connection.company, user=signed_in_user(request), connection=connection
         )
     except services.ConnectionNotAllowed as exc:
         messages.info(request, str(exc))
@@ -294,7 +294,7 @@ def connection_disconnect(request: HttpRequest, connection_id) -> HttpResponse:
         return redirect("connections:list")
     if request.method == "POST":
         try:
-            services.connection_disconnect(connection=connection, actor=request.user)
+            services.connection_disconnect(connection=connection, actor=signed_in_user(request))
         except CodatError as exc:
             return _codat_failure(request, exc, action="disconnecting")
         messages.success(
