@@ -77,7 +77,8 @@ def expired_connections_with_products(company: Company) -> list[ExpiredConnectio
     ]
 
 
-def current_text(product: Product) -> ConsentText:
+def current_text(product: Product) -> ConsentText | None:
+    """The wording customers agree to now; None until staff publish the product's first."""
     return ConsentText.objects.filter(product=product).order_by("-version").first()
 
 

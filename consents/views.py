@@ -6,7 +6,7 @@ import logging
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -52,6 +52,9 @@ def _render_review(
     request: HttpRequest, company, product: Product, form: GrantForm, *, status: int = 200
 ) -> HttpResponse:
     text = selectors.current_text(product)
+    if text is None:
+        # A product added in the admin before its wording is published: nothing to agree to.
+        raise Http404("No consent wording published for this product")
     request.session[SHOWN_TEXT_SESSION_KEY.format(slug=product.slug)] = text.pk
     shared = selectors.data_types_already_shared(company, product)
     new_types = [t for t in product.all_data_types if t not in shared]

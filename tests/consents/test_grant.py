@@ -12,7 +12,7 @@ import time_machine
 from django.core import mail
 from django.db import DatabaseError
 
-from consents.models import CodatSyncState, Consent, ConsentEvent, ConsentText
+from consents.models import CodatSyncState, Consent, ConsentEvent, ConsentText, Product
 from consents.services import consent_text_publish
 from tests.consents.conftest import grant
 from tests.fakes import link_bank, link_xero
@@ -274,6 +274,15 @@ def test_inactive_and_unknown_products_are_404(owner_client, lending):
     assert owner_client.get("/products/lending/consent/").status_code == 404
     assert owner_client.post("/products/lending/consent/", {"agree": "on"}).status_code == 404
     assert owner_client.get("/products/nope/").status_code == 404
+
+
+def test_a_product_whose_wording_is_not_published_yet_cannot_be_agreed_to(owner_client):
+    # Staff may add a product in the admin before publishing the wording customers agree to.
+    Product.objects.create(slug="payroll", name="Payroll", purpose="Pays your staff.")
+
+    assert owner_client.get("/products/payroll/consent/").status_code == 404
+    assert owner_client.post("/products/payroll/consent/", {"agree": "on"}).status_code == 404
+    assert not Consent.objects.filter(product__slug="payroll").exists()
 
 
 def test_a_garbled_forwarded_header_falls_back_to_the_peer_address(owner_client, lending, settings):
