@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from companies.admin_changelist import DateSafeChangeListMixin
+from companies.selectors import signed_in_user
 from consents.models import CodatSyncState, Consent, ConsentEvent, ConsentText, Product
 from consents.services import (
     AlreadyWithdrawn,
@@ -108,7 +109,7 @@ class ConsentAdmin(DateSafeChangeListMixin, ReadOnlyAdmin):
             try:
                 consent_withdraw(
                     consent=consent,
-                    actor=request.user,
+                    actor=signed_in_user(request),
                     meta=RequestMeta.from_request(request, surface="admin").as_staff(),
                     on_behalf=True,
                 )

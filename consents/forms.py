@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import cast
+
 from django import forms
 
 from consents.services import WITHDRAW_AND_DELETE, WITHDRAW_AND_DISCONNECT, WITHDRAW_ONLY
@@ -45,4 +47,4 @@ class WithdrawForm(forms.Form):
                     "Withdraw, disconnect them, and also delete their data at Codat",
                 ),
             ]
-        self.fields["choice"].choices = choices
+        cast(forms.ChoiceField, self.fields["choice"]).choices = choices

@@ -16,6 +16,10 @@ retried.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+from uuid import UUID
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -51,7 +55,14 @@ def access_notices_send(*, company: Company | None = None) -> int:
     return lost + back
 
 
-def _claim(rows: QuerySet[Connection], *, status: str, announced: bool, mark, send) -> int:
+def _claim(
+    rows: QuerySet[Connection],
+    *,
+    status: str,
+    announced: bool,
+    mark: datetime | None,
+    send: Callable[[UUID], None],
+) -> int:
     """Claim each connection in `status` whose loss was (or was not yet) announced, by setting
     the mark in one conditional UPDATE, and send its mail after the commit."""
     due = rows.filter(status=status, access_lost_notified_at__isnull=not announced)
@@ -59,7 +70,7 @@ def _claim(rows: QuerySet[Connection], *, status: str, announced: bool, mark, se
     for connection_id in list(due.values_list("pk", flat=True)):
         if due.filter(pk=connection_id).update(access_lost_notified_at=mark):
             claimed += 1
-            transaction.on_commit(lambda pk=connection_id: send(pk))
+            transaction.on_commit(partial(send, connection_id))
     return claimed
 
 
@@ -74,11 +85,11 @@ def _send(connection: Connection, subject: str, template: str, context: dict) ->
         logger.exception("Could not send %r for connection %s", subject, connection.pk)
 
 
-def _connection(connection_id) -> Connection | None:
+def _connection(connection_id: UUID) -> Connection | None:
     return Connection.objects.select_related("company").filter(pk=connection_id).first()
 
 
-def _access_lost(connection_id) -> None:
+def _access_lost(connection_id: UUID) -> None:
     connection = _connection(connection_id)
     if connection is None or connection.status != Connection.Status.DEAUTHORIZED:
         return  # reconnected before the mail went: nothing to say
@@ -98,7 +109,7 @@ def _access_lost(connection_id) -> None:
     )
 
 
-def _access_restored(connection_id) -> None:
+def _access_restored(connection_id: UUID) -> None:
     connection = _connection(connection_id)
     if connection is None or connection.status != Connection.Status.LINKED:
         return

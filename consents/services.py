@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Q
@@ -117,7 +117,7 @@ def _record(
     *,
     consent: Consent,
     action: str,
-    actor: AbstractBaseUser | None,
+    actor: User | None,
     meta: RequestMeta,
     text: ConsentText | None,
     details: dict | None = None,
@@ -157,7 +157,7 @@ def consent_grant(
     *,
     company: Company,
     product: Product,
-    actor: AbstractBaseUser,
+    actor: User,
     text_shown: ConsentText,
     meta: RequestMeta,
 ) -> tuple[Consent, ConsentEvent | None]:
@@ -215,7 +215,7 @@ WITHDRAW_AND_DELETE = "delete"
 def consent_withdraw(
     *,
     consent: Consent,
-    actor: AbstractBaseUser,
+    actor: User,
     meta: RequestMeta,
     choice: str = WITHDRAW_ONLY,
     on_behalf: bool = False,
@@ -337,7 +337,7 @@ def codat_client(*, budget: float | None = None) -> CodatClient:
 
 
 def connection_start_consented(
-    *, company: Company, user: AbstractBaseUser, integration: Integration
+    *, company: Company, user: User, integration: Integration
 ) -> LinkStart:
     """Begin linking `integration`, having first told Codat to fetch only what is consented.
 
@@ -453,9 +453,7 @@ class NothingToReconfirm(Exception):
 
 
 @transaction.atomic
-def consent_reconfirm(
-    *, consent: Consent, actor: AbstractBaseUser, meta: RequestMeta
-) -> ConsentEvent:
+def consent_reconfirm(*, consent: Consent, actor: User, meta: RequestMeta) -> ConsentEvent:
     """ "Yes, keep sharing": restart the banking clock without a bank login (a new event)."""
     Company.objects.select_for_update().get(pk=consent.company_id)
     consent = Consent.objects.select_related("company", "product", "text").get(pk=consent.pk)

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from companies.selectors import current_company
+from companies.selectors import current_company, signed_in_user
 from consents import selectors, services
 from consents.data_types import describe
 from consents.forms import GrantForm, WithdrawForm
@@ -90,14 +90,18 @@ def consent_review(request: HttpRequest, slug: str) -> HttpResponse:
 
     form = GrantForm(request.POST)
     shown_pk = request.session.get(SHOWN_TEXT_SESSION_KEY.format(slug=slug))
-    shown = ConsentText.objects.filter(pk=shown_pk, product=product).first()
+    shown = (
+        ConsentText.objects.filter(pk=shown_pk, product=product).first()
+        if shown_pk is not None
+        else None
+    )
     if not form.is_valid() or shown is None:
         return _render_review(request, company, product, form, status=400)
     try:
         services.consent_grant(
             company=company,
             product=product,
-            actor=request.user,
+            actor=signed_in_user(request),
             text_shown=shown,
             meta=services.RequestMeta.from_request(request, surface="consent_review"),
         )
@@ -143,7 +147,7 @@ def consent_withdraw(request: HttpRequest, slug: str) -> HttpResponse:
         try:
             result = services.consent_withdraw(
                 consent=consent,
-                actor=request.user,
+                actor=signed_in_user(request),
                 meta=services.RequestMeta.from_request(request, surface="consent_withdraw"),
                 choice=form.cleaned_data["choice"],
             )
@@ -185,7 +189,7 @@ def keep_sharing(request: HttpRequest, slug: str) -> HttpResponse:
     if request.method == "POST":
         services.consent_reconfirm(
             consent=consent,
-            actor=request.user,
+            actor=signed_in_user(request),
             meta=services.RequestMeta.from_request(request, surface="keep_sharing"),
         )
         messages.success(
