@@ -141,7 +141,9 @@ def console(request: HttpRequest) -> HttpResponse:
     outbox = [
         {
             "message": message,
-            "company_name": names.get(message.company_id, ""),
+            "company_name": (
+                names.get(message.company_id, "") if message.company_id is not None else ""
+            ),
             "body": _pretty(message),
         }
         for message in SandboxWebhookMessage.objects.order_by("-id")[:OUTBOX_SHOWN]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 
@@ -15,7 +15,9 @@ class FailNextSyncForm(forms.Form):
 
     def __init__(self, *args: Any, data_types: tuple[str, ...], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["data_type"].choices = [(data_type, data_type) for data_type in data_types]
+        cast(forms.ChoiceField, self.fields["data_type"]).choices = [
+            (data_type, data_type) for data_type in data_types
+        ]
 
 
 class ReorderForm(forms.Form):
@@ -31,11 +33,12 @@ class ReorderForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         pending = SandboxWebhookMessage.objects.filter(delivered_at=None, failed_at=None)
-        self.fields["first"].queryset = pending
-        self.fields["second"].queryset = pending
+        cast(forms.ModelChoiceField, self.fields["first"]).queryset = pending
+        cast(forms.ModelChoiceField, self.fields["second"]).queryset = pending
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         first, second = cleaned.get("first"), cleaned.get("second")
         if first is not None and first == second:
             raise forms.ValidationError("Choose two different messages.")
@@ -61,7 +64,8 @@ class FaultForm(forms.Form):
     )
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         kind = cleaned.get("kind")
         if kind == SandboxFault.Kind.RATE_LIMITED and cleaned.get("retry_after") is None:
             self.add_error("retry_after", "A 429 needs a Retry-After in seconds.")

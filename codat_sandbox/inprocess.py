@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.dispatch import receiver
-from django.http import HttpResponseBase
+from django.http import HttpResponse, HttpResponseBase
 from django.test.client import ClientHandler
 from django.test.signals import setting_changed
 
@@ -83,4 +83,5 @@ def wsgi_app(environ: dict[str, Any], start_response: StartResponse) -> Iterable
         return [b"".join(response)]
     # The handler has already closed a non-streaming response (firing request_finished with
     # the connection-closing receiver disconnected); its content stays readable.
+    assert isinstance(response, HttpResponse)  # what every response that does not stream is
     return [response.content]

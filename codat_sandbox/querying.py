@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 from django.http import HttpRequest
@@ -22,6 +22,8 @@ MAX_PAGE_SIZE = 5000
 MAX_QUERY_LENGTH = 2047
 
 Record = Mapping[str, Any]
+# Filtering and ordering hand back the records they were given, of whatever type.
+_R = TypeVar("_R", bound=Record)
 
 # `property op value`; the property is a plain (possibly dotted) name, the operators are the
 # string ones Codat supports: equals, not equals, contains.
@@ -153,8 +155,8 @@ def _as_text(value: Any) -> str:
 
 
 def apply_query(
-    records: Sequence[Record], groups: list[list[Clause]], fields: Mapping[str, FieldGetter]
-) -> list[Record]:
+    records: Sequence[_R], groups: list[list[Clause]], fields: Mapping[str, FieldGetter]
+) -> list[_R]:
     """Keep the records matching any group; values compare case-insensitively."""
 
     def clause_holds(record: Record, clause: Clause) -> bool:
@@ -174,8 +176,8 @@ def apply_query(
 
 
 def apply_order_by(
-    records: Sequence[Record], order_by: str, *, resource: str, fields: Mapping[str, FieldGetter]
-) -> list[Record]:
+    records: Sequence[_R], order_by: str, *, resource: str, fields: Mapping[str, FieldGetter]
+) -> list[_R]:
     """`orderBy=name` or `orderBy=-created`; one property, `-` for descending."""
     descending = order_by.startswith("-")
     name = order_by.lstrip("-").strip()
@@ -192,11 +194,11 @@ def apply_order_by(
 
 def filter_and_order(
     request: HttpRequest,
-    records: Sequence[Record],
+    records: Sequence[_R],
     *,
     resource: str,
     fields: Mapping[str, FieldGetter],
-) -> list[Record]:
+) -> list[_R]:
     result = list(records)
     query = request.GET.get("query", "")
     if query.strip():

@@ -64,13 +64,14 @@ def company_delete(*, company: SandboxCompany) -> None:
 
 def _linked_accounting_connection(
     company: SandboxCompany, *, other_than: SandboxConnection | None = None
-) -> SandboxConnection | None:
+) -> tuple[SandboxConnection, Integration] | None:
+    """The company's linked accounting connection and its integration, if it has one."""
     for connection in company.connections.filter(status=Status.LINKED).order_by("created"):
         if other_than is not None and connection.pk == other_than.pk:
             continue
         integration = get_integration(connection.integration_key)
         if integration is not None and integration.source_type == "Accounting":
-            return connection
+            return connection, integration
     return None
 
 
@@ -92,9 +93,10 @@ def connection_create(*, company: SandboxCompany, integration: Integration) -> S
     if integration.source_type == "Accounting":
         existing = _linked_accounting_connection(company)
         if existing is not None:
+            existing_connection, existing_integration = existing
             raise SandboxRuleError(
                 f"Company {company.id} already has a linked accounting connection "
-                f"({existing.id}, {get_integration(existing.integration_key).name}). "
+                f"({existing_connection.id}, {existing_integration.name}). "
                 "Unlink or delete it before adding another accounting connection."
             )
     connection = SandboxConnection(company=company, integration_key=integration.key)

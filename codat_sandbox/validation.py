@@ -179,11 +179,16 @@ def _is_int(value: Any) -> bool:
 _INT_MAX = 2**31 - 1
 
 
-def _non_negative_int(entry: dict[str, Any], key: str, where: str, *, required: bool) -> int | None:
+def _non_negative_int(entry: dict[str, Any], key: str, where: str) -> int:
+    value = _optional_non_negative_int(entry, key, where)
+    if value is None:
+        raise _sync_settings_invalid(where, f"{where}: {key} is required.")
+    return value
+
+
+def _optional_non_negative_int(entry: dict[str, Any], key: str, where: str) -> int | None:
     value = entry.get(key)
     if value is None:
-        if required:
-            raise _sync_settings_invalid(where, f"{where}: {key} is required.")
         return None
     if not _is_int(value) or not 0 <= value <= _INT_MAX:
         raise _sync_settings_invalid(
@@ -228,11 +233,11 @@ def _sync_setting(entry: Any, index: int) -> SyncSettingInput:
     return SyncSettingInput(
         data_type=data_type,
         fetch_on_first_link=fetch_on_first_link,
-        sync_schedule=_non_negative_int(entry, "syncSchedule", where, required=True),
-        sync_order=_non_negative_int(entry, "syncOrder", where, required=True),
+        sync_schedule=_non_negative_int(entry, "syncSchedule", where),
+        sync_order=_non_negative_int(entry, "syncOrder", where),
         sync_from_utc=sync_from_utc or "",
-        sync_from_window=_non_negative_int(entry, "syncFromWindow", where, required=False),
-        months_to_sync=_non_negative_int(entry, "monthsToSync", where, required=False),
+        sync_from_window=_optional_non_negative_int(entry, "syncFromWindow", where),
+        months_to_sync=_optional_non_negative_int(entry, "monthsToSync", where),
         is_locked=is_locked,
     )
 
