@@ -119,7 +119,9 @@ class RejectUnusableInputMiddleware:
                 400, f"Error processing request - the request contains {problem}."
             ).response()
         handler = get_resolver(get_urlconf()).resolve_error_handler(400)
-        return handler(request, UnusableInput(f"The request contains {problem}."))
+        # django-stubs types every error handler as taking the request alone; only the 500
+        # one does, and Django calls the 400 one with the exception too.
+        return handler(request, UnusableInput(f"The request contains {problem}."))  # type: ignore[call-arg]
 
     def _webhook_and_sandbox_api_paths(self) -> tuple[str | None, str | None]:
         # Resolved on first use, not at start-up: the URLconf imports views, which may import
