@@ -34,9 +34,7 @@ class Integration(models.Model):
 
     key = models.CharField(max_length=4, unique=True)
     name = models.CharField(max_length=100)
-    source_type = models.CharField(
-        max_length=20, choices=SourceType.choices, default=SourceType.OTHER
-    )
+    source_type = models.CharField(max_length=20, choices=SourceType, default=SourceType.OTHER)
     enabled = models.BooleanField(default=True)
     is_beta = models.BooleanField(default=False)
     refreshed_at = models.DateTimeField(default=timezone.now)
@@ -74,7 +72,7 @@ class Connection(models.Model):
     codat_connection_id = models.UUIDField(unique=True, editable=False)
     platform_key = models.CharField(max_length=4)
     platform_name = models.CharField(max_length=100)
-    source_type = models.CharField(max_length=20, choices=SourceType.choices)
+    source_type = models.CharField(max_length=20, choices=SourceType)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING_AUTH)
     created_at = models.DateTimeField(default=timezone.now)
     linked_at = models.DateTimeField(null=True, blank=True)

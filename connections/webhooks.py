@@ -90,7 +90,7 @@ def _read_body(request: HttpRequest) -> bytes:
         raise WebhookRefused(415, "Content-Type is not application/json")
     limit = getattr(settings, "CODAT_WEBHOOK_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        declared = int(request.headers.get("content-length") or 0)
     except ValueError:
         declared = -1
     if declared < 0:

@@ -93,8 +93,8 @@ class RequestMeta:
         return cls(
             surface=surface,
             ip_address=client_ip(request),
-            user_agent=request.META.get("HTTP_USER_AGENT", "")[:500],
-            request_id=request.META.get("HTTP_X_REQUEST_ID", "")[:100] or uuid.uuid4().hex,
+            user_agent=request.headers.get("user-agent", "")[:500],
+            request_id=request.headers.get("x-request-id", "")[:100] or uuid.uuid4().hex,
         )
 
 
