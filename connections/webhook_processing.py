@@ -22,8 +22,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from codat import types as codat_types
-from codat.client import parse_connection as parse_codat_connection
-from codat.client import parse_datetime
+from codat.parsing import parse_connection as parse_codat_connection
+from codat.parsing import parse_datetime
 from companies.models import Company
 from connections.models import Connection, DataSync, WebhookEvent
 from connections.services import connection_mark_deleted, connection_status_apply

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from codat.client import USER_AGENT, parse_datetime
 from codat.errors import CodatUnavailable
+from codat.http import USER_AGENT
+from codat.parsing import parse_datetime
 from codat.types import Branding, Company, Connection, Integration
 from tests.codat import (
     AUTH_HEADER,

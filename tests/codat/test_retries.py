@@ -14,9 +14,10 @@ import httpx
 import pytest
 import time_machine
 
-from codat import client as client_module
-from codat.client import BACKOFF_CAP_SECONDS
-from codat.errors import CodatRateLimited, CodatRejected, CodatUnavailable
+from codat import http as http_module
+from codat.client import CodatClient
+from codat.errors import CodatNotFound, CodatRateLimited, CodatRejected, CodatUnavailable
+from codat.http import BACKOFF_CAP_SECONDS
 from tests.codat import BASE_URL, COMPANY_ID, CONNECTION_ID, FakeTime, make_client, payload
 
 pytestmark = pytest.mark.respx(base_url=BASE_URL, assert_all_called=False)
@@ -32,7 +33,7 @@ def time() -> FakeTime:
 @pytest.fixture
 def jitter_at_ceiling(monkeypatch) -> None:
     """Make full jitter pick the top of its range, so backoff waits are exact."""
-    monkeypatch.setattr(client_module, "_jitter", lambda ceiling: ceiling)
+    monkeypatch.setattr(http_module, "_jitter", lambda ceiling: ceiling)
 
 
 def company_response() -> httpx.Response:
@@ -73,7 +74,7 @@ def test_client_errors_are_never_retried(respx_mock, time, status, fixture):
     body = payload(fixture) if fixture else {"statusCode": 422, "error": "Unprocessable"}
     route = respx_mock.get(COMPANY_PATH).respond(status, json=body)
 
-    with pytest.raises((CodatRejected, client_module.CodatNotFound)):
+    with pytest.raises((CodatRejected, CodatNotFound)):
         make_client(time).get_company(COMPANY_ID)
 
     assert route.call_count == 1
@@ -268,7 +269,7 @@ def test_429_with_retry_after_3600_fails_fast_without_sleeping(respx_mock):
     started = real_time.monotonic()
 
     # The real clock this time: the promise is about elapsed wall time.
-    client = client_module.CodatClient(api_key="my-api-key", base_url=BASE_URL, sleep=sleeps.append)
+    client = CodatClient(api_key="my-api-key", base_url=BASE_URL, sleep=sleeps.append)
     with pytest.raises(CodatRateLimited) as caught:
         client.get_company(COMPANY_ID)
 
@@ -362,7 +363,7 @@ def test_a_429_without_retry_after_backs_off_and_retries(respx_mock, time, jitte
     [("1", 1.0), ("0", 0.0), (" 5 ", 5.0), ("-3", 0.0), ("soon", None), ("", None), (None, None)],
 )
 def test_retry_after_values_parse(header, expected):
-    assert client_module._parse_retry_after(header) == expected
+    assert http_module._parse_retry_after(header) == expected
 
 
 # --- X1: the budget -------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import time
 import httpx
 import pytest
 
-from codat import client as client_module
+from codat import http as http_module
 from codat.errors import CodatUnavailable
 from codat.transport import InProcessTransport
 from codat_sandbox import inprocess
@@ -49,7 +49,7 @@ def in_process_sandbox(db, settings):
 @pytest.fixture
 def no_jitter(monkeypatch):
     """Retry at once, so the number of attempts the budget allows is exact."""
-    monkeypatch.setattr(client_module, "_jitter", lambda ceiling: 0.0)
+    monkeypatch.setattr(http_module, "_jitter", lambda ceiling: 0.0)
 
 
 def slow_down(client, *, calls: int, seconds: float = MAX_LATENCY_SECONDS) -> None:
