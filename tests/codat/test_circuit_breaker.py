@@ -12,7 +12,9 @@ from django.core.cache import cache
 from codat.breaker import CircuitBreaker
 from codat.client import CodatClient
 from codat.errors import CodatNotFound, CodatUnavailable
-from tests.codat import API_KEY, BASE_URL, COMPANY_ID, payload
+from tests.codat import API_KEY, BASE_URL, COMPANY_ID, CONNECTION_ID, payload
+
+CONNECTION_PATH = f"/companies/{COMPANY_ID}/connections/{CONNECTION_ID}"
 
 
 class Clock:
@@ -44,12 +46,12 @@ def client(breaker: CircuitBreaker) -> CodatClient:
 def fail(route, times: int, breaker) -> None:
     for _ in range(times):
         with pytest.raises(CodatUnavailable):
-            client(breaker).get_company(COMPANY_ID)
+            client(breaker).get_connection(COMPANY_ID, CONNECTION_ID)
 
 
 @respx.mock(base_url=BASE_URL)
 def test_three_failures_open_it_and_the_fourth_call_makes_no_request(respx_mock, breaker, caplog):
-    route = respx_mock.get(f"/companies/{COMPANY_ID}").respond(
+    route = respx_mock.get(CONNECTION_PATH).respond(
         503, json={"statusCode": 503, "error": "down", "correlationId": "abc123"}
     )
     caplog.set_level(logging.WARNING, logger="codat")
@@ -57,7 +59,7 @@ def test_three_failures_open_it_and_the_fourth_call_makes_no_request(respx_mock,
     assert route.call_count == 3 and breaker.is_open
 
     with pytest.raises(CodatUnavailable) as err:
-        client(breaker).get_company(COMPANY_ID)
+        client(breaker).get_connection(COMPANY_ID, CONNECTION_ID)
 
     assert route.call_count == 3  # no network I/O while open
     assert "circuit open" in str(err.value)
@@ -67,25 +69,25 @@ def test_three_failures_open_it_and_the_fourth_call_makes_no_request(respx_mock,
 
 @respx.mock(base_url=BASE_URL)
 def test_after_the_timeout_one_trial_call_closes_it(respx_mock, breaker, clock):
-    route = respx_mock.get(f"/companies/{COMPANY_ID}")
+    route = respx_mock.get(CONNECTION_PATH)
     route.respond(503)
     fail(route, 3, breaker)
-    route.respond(200, json=payload("company"))
+    route.respond(200, json=payload("connection"))
     clock.now += 31
 
     assert breaker.allow() is True  # the trial
     assert breaker.allow() is False  # only one at a time
     cache.delete("codat-circuit:trial")
-    client(breaker).get_company(COMPANY_ID)
+    client(breaker).get_connection(COMPANY_ID, CONNECTION_ID)
 
     assert not breaker.is_open
-    client(breaker).get_company(COMPANY_ID)
+    client(breaker).get_connection(COMPANY_ID, CONNECTION_ID)
     assert route.call_count == 5
 
 
 @respx.mock(base_url=BASE_URL)
 def test_a_failed_trial_reopens_it_at_once(respx_mock, breaker, clock):
-    route = respx_mock.get(f"/companies/{COMPANY_ID}").mock(side_effect=httpx.ConnectTimeout("x"))
+    route = respx_mock.get(CONNECTION_PATH).mock(side_effect=httpx.ConnectTimeout("x"))
     fail(route, 3, breaker)
     clock.now += 31
 
@@ -98,13 +100,13 @@ def test_a_failed_trial_reopens_it_at_once(respx_mock, breaker, clock):
 
 @respx.mock(base_url=BASE_URL)
 def test_answers_that_show_codat_is_up_do_not_count(respx_mock, breaker):
-    route = respx_mock.get(f"/companies/{COMPANY_ID}")
+    route = respx_mock.get(CONNECTION_PATH)
     route.respond(503)
     fail(route, 2, breaker)
     route.respond(404, json={"statusCode": 404, "error": "No company"})
 
     with pytest.raises(CodatNotFound):
-        client(breaker).get_company(COMPANY_ID)
+        client(breaker).get_connection(COMPANY_ID, CONNECTION_ID)
     route.respond(503)
     fail(route, 2, breaker)
 

@@ -13,6 +13,8 @@ from companies.codat_client import get_client
 from tests.codat import AUTH_HEADER, payload
 
 COMPANY_ID = "ab12c58d-a678-4ebf-a159-ae99e1807bd0"
+CONNECTION_ID = "ee2eb431-c0fa-4dc9-93fa-d29781c12bcd"
+CONNECTION_PATH = f"/companies/{COMPANY_ID}/connections/{CONNECTION_ID}"
 
 
 @pytest.fixture
@@ -41,7 +43,7 @@ def fake_sandbox_app(monkeypatch):
             }
         )
         start_response("200 OK", [("Content-Type", "application/json")])
-        return [json.dumps(payload("company")).encode()]
+        return [json.dumps(payload("connection")).encode()]
 
     module = types.ModuleType("codat_sandbox.inprocess")
     module.wsgi_app = wsgi_app
@@ -51,10 +53,10 @@ def fake_sandbox_app(monkeypatch):
 
 @pytest.mark.respx(base_url="https://api.codat.io")
 def test_with_a_real_key_the_client_goes_to_codat_with_that_key(real_codat, respx_mock):
-    route = respx_mock.get(f"/companies/{COMPANY_ID}").respond(200, json=payload("company"))
+    route = respx_mock.get(CONNECTION_PATH).respond(200, json=payload("connection"))
 
     client = get_client()
-    client.get_company(COMPANY_ID)
+    client.get_connection(COMPANY_ID, CONNECTION_ID)
 
     assert isinstance(client, CodatClient)
     request = route.calls.last.request
@@ -79,11 +81,11 @@ def test_sandbox_in_process_sends_requests_into_the_sandbox_wsgi_app(settings, f
     settings.CODAT_API_KEY = "must-not-be-used"
     settings.CODAT_BASE_URL = "http://testserver/sandbox/codat"
 
-    company = get_client().get_company(COMPANY_ID)
+    connection = get_client().get_connection(COMPANY_ID, CONNECTION_ID)
 
-    assert company.id == COMPANY_ID
+    assert connection.id == CONNECTION_ID
     [request] = fake_sandbox_app
-    assert request["script_name"] + request["path"] == f"/sandbox/codat/companies/{COMPANY_ID}"
+    assert request["script_name"] + request["path"] == f"/sandbox/codat{CONNECTION_PATH}"
     assert request["authorization"] == "Basic c2FuZGJveA=="  # base64("sandbox")
 
 
@@ -93,8 +95,8 @@ def test_sandbox_over_http_uses_the_sandbox_key_on_a_real_transport(settings, re
     settings.CODAT_SANDBOX_IN_PROCESS = False
     settings.CODAT_SANDBOX_KEY = "sandbox"
     settings.CODAT_BASE_URL = "http://localhost:8000/sandbox/codat"
-    route = respx_mock.get(f"/companies/{COMPANY_ID}").respond(200, json=payload("company"))
+    route = respx_mock.get(CONNECTION_PATH).respond(200, json=payload("connection"))
 
-    get_client().get_company(COMPANY_ID)
+    get_client().get_connection(COMPANY_ID, CONNECTION_ID)
 
     assert route.calls.last.request.headers["Authorization"] == "Basic c2FuZGJveA=="

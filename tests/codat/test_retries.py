@@ -23,6 +23,7 @@ from tests.codat import BASE_URL, COMPANY_ID, CONNECTION_ID, FakeTime, make_clie
 pytestmark = pytest.mark.respx(base_url=BASE_URL, assert_all_called=False)
 
 COMPANY_PATH = f"/companies/{COMPANY_ID}"
+CONNECTION_PATH = f"{COMPANY_PATH}/connections/{CONNECTION_ID}"
 
 
 @pytest.fixture
@@ -40,20 +41,24 @@ def company_response() -> httpx.Response:
     return httpx.Response(200, json=payload("company"))
 
 
+def connection_response() -> httpx.Response:
+    return httpx.Response(200, json=payload("connection"))
+
+
 # --- X2: what is retried, and how often --------------------------------------------------------
 
 
 def test_500_500_200_succeeds_after_three_calls(respx_mock, time, jitter_at_ceiling):
-    route = respx_mock.get(COMPANY_PATH)
+    route = respx_mock.get(CONNECTION_PATH)
     route.side_effect = [
         httpx.Response(500, json=payload("error_500")),
         httpx.Response(500, json=payload("error_500")),
-        company_response(),
+        connection_response(),
     ]
 
-    company = make_client(time).get_company(COMPANY_ID)
+    connection = make_client(time).get_connection(COMPANY_ID, CONNECTION_ID)
 
-    assert company.id == COMPANY_ID
+    assert connection.id == CONNECTION_ID
     assert route.call_count == 3
     # Exponential: base 0.5 s, then 1 s.
     assert time.sleeps == [0.5, 1.0]
@@ -72,20 +77,20 @@ def test_500_500_200_succeeds_after_three_calls(respx_mock, time, jitter_at_ceil
 )
 def test_client_errors_are_never_retried(respx_mock, time, status, fixture):
     body = payload(fixture) if fixture else {"statusCode": 422, "error": "Unprocessable"}
-    route = respx_mock.get(COMPANY_PATH).respond(status, json=body)
+    route = respx_mock.get(CONNECTION_PATH).respond(status, json=body)
 
     with pytest.raises((CodatRejected, CodatNotFound)):
-        make_client(time).get_company(COMPANY_ID)
+        make_client(time).get_connection(COMPANY_ID, CONNECTION_ID)
 
     assert route.call_count == 1
     assert time.sleeps == []
 
 
 def test_repeated_503_stops_at_max_attempts(respx_mock, time):
-    route = respx_mock.get(COMPANY_PATH).respond(503, json=payload("error_503"))
+    route = respx_mock.get(CONNECTION_PATH).respond(503, json=payload("error_503"))
 
     with pytest.raises(CodatUnavailable) as caught:
-        make_client(time, max_attempts=4, budget=60.0).get_company(COMPANY_ID)
+        make_client(time, max_attempts=4, budget=60.0).get_connection(COMPANY_ID, CONNECTION_ID)
 
     assert route.call_count == 4
     assert len(time.sleeps) == 3
@@ -93,19 +98,19 @@ def test_repeated_503_stops_at_max_attempts(respx_mock, time):
 
 
 def test_a_408_is_retried(respx_mock, time):
-    route = respx_mock.get(COMPANY_PATH)
-    route.side_effect = [httpx.Response(408), company_response()]
+    route = respx_mock.get(CONNECTION_PATH)
+    route.side_effect = [httpx.Response(408), connection_response()]
 
-    make_client(time).get_company(COMPANY_ID)
+    make_client(time).get_connection(COMPANY_ID, CONNECTION_ID)
 
     assert route.call_count == 2
 
 
 def test_backoff_waits_are_jittered_within_a_capped_exponential_ceiling(respx_mock, time):
-    respx_mock.get(COMPANY_PATH).respond(500, json=payload("error_500"))
+    respx_mock.get(CONNECTION_PATH).respond(500, json=payload("error_500"))
 
     with pytest.raises(CodatUnavailable):
-        make_client(time, max_attempts=8, budget=120.0).get_company(COMPANY_ID)
+        make_client(time, max_attempts=8, budget=120.0).get_connection(COMPANY_ID, CONNECTION_ID)
 
     ceilings = [0.5, 1.0, 2.0, 4.0, 4.0, 4.0, 4.0]
     assert len(time.sleeps) == len(ceilings)
@@ -114,10 +119,10 @@ def test_backoff_waits_are_jittered_within_a_capped_exponential_ceiling(respx_mo
 
 
 def test_the_cap_holds_even_after_many_attempts(respx_mock, time, jitter_at_ceiling):
-    respx_mock.get(COMPANY_PATH).respond(500, json=payload("error_500"))
+    respx_mock.get(CONNECTION_PATH).respond(500, json=payload("error_500"))
 
     with pytest.raises(CodatUnavailable):
-        make_client(time, max_attempts=6, budget=120.0).get_company(COMPANY_ID)
+        make_client(time, max_attempts=6, budget=120.0).get_connection(COMPANY_ID, CONNECTION_ID)
 
     assert time.sleeps == [0.5, 1.0, 2.0, 4.0, 4.0]
 
@@ -127,20 +132,20 @@ def test_the_cap_holds_even_after_many_attempts(respx_mock, time, jitter_at_ceil
 
 @pytest.mark.parametrize("failure", [httpx.ConnectTimeout, httpx.ReadTimeout, httpx.ConnectError])
 def test_a_get_retries_timeouts_and_refusals_then_succeeds(respx_mock, time, failure):
-    route = respx_mock.get(COMPANY_PATH)
-    route.side_effect = [failure("boom"), company_response()]
+    route = respx_mock.get(CONNECTION_PATH)
+    route.side_effect = [failure("boom"), connection_response()]
 
-    assert make_client(time).get_company(COMPANY_ID).id == COMPANY_ID
+    assert make_client(time).get_connection(COMPANY_ID, CONNECTION_ID).id == CONNECTION_ID
     assert route.call_count == 2
     assert len(time.sleeps) == 1
 
 
 @pytest.mark.parametrize("failure", [httpx.ConnectTimeout, httpx.ReadTimeout, httpx.ConnectError])
 def test_a_get_that_keeps_failing_is_unavailable_after_max_attempts(respx_mock, time, failure):
-    route = respx_mock.get(COMPANY_PATH).mock(side_effect=failure)
+    route = respx_mock.get(CONNECTION_PATH).mock(side_effect=failure)
 
     with pytest.raises(CodatUnavailable) as caught:
-        make_client(time).get_company(COMPANY_ID)
+        make_client(time).get_connection(COMPANY_ID, CONNECTION_ID)
 
     assert route.call_count == 3
     assert caught.value.status_code is None
@@ -248,21 +253,21 @@ def test_a_rejected_post_has_not_been_applied(respx_mock, time):
 
 
 def test_429_with_retry_after_1_waits_one_second_retries_once_and_succeeds(respx_mock, time):
-    route = respx_mock.get(COMPANY_PATH)
+    route = respx_mock.get(CONNECTION_PATH)
     route.side_effect = [
         httpx.Response(429, json=payload("error_429"), headers={"Retry-After": "1"}),
-        company_response(),
+        connection_response(),
     ]
 
-    company = make_client(time).get_company(COMPANY_ID)
+    connection = make_client(time).get_connection(COMPANY_ID, CONNECTION_ID)
 
-    assert company.id == COMPANY_ID
+    assert connection.id == CONNECTION_ID
     assert route.call_count == 2
     assert time.sleeps == [1.0]
 
 
 def test_429_with_retry_after_3600_fails_fast_without_sleeping(respx_mock):
-    route = respx_mock.get(COMPANY_PATH).respond(
+    route = respx_mock.get(CONNECTION_PATH).respond(
         429, json=payload("error_429"), headers={"Retry-After": "3600"}
     )
     sleeps: list[float] = []
@@ -271,7 +276,7 @@ def test_429_with_retry_after_3600_fails_fast_without_sleeping(respx_mock):
     # The real clock this time: the promise is about elapsed wall time.
     client = CodatClient(api_key="my-api-key", base_url=BASE_URL, sleep=sleeps.append)
     with pytest.raises(CodatRateLimited) as caught:
-        client.get_company(COMPANY_ID)
+        client.get_connection(COMPANY_ID, CONNECTION_ID)
 
     assert real_time.monotonic() - started < 1.0
     assert sleeps == []
@@ -283,14 +288,14 @@ def test_429_with_retry_after_3600_fails_fast_without_sleeping(respx_mock):
 def test_429_with_an_http_date_retry_after_waits_until_that_date(respx_mock, time):
     now = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)
     retry_at = format_datetime(now + timedelta(seconds=2), usegmt=True)
-    route = respx_mock.get(COMPANY_PATH)
+    route = respx_mock.get(CONNECTION_PATH)
     route.side_effect = [
         httpx.Response(429, json=payload("error_429"), headers={"Retry-After": retry_at}),
-        company_response(),
+        connection_response(),
     ]
 
     with time_machine.travel(now, tick=False):
-        make_client(time).get_company(COMPANY_ID)
+        make_client(time).get_connection(COMPANY_ID, CONNECTION_ID)
 
     assert route.call_count == 2
     assert time.sleeps == [2.0]
@@ -299,12 +304,12 @@ def test_429_with_an_http_date_retry_after_waits_until_that_date(respx_mock, tim
 def test_429_with_an_http_date_an_hour_away_fails_fast(respx_mock, time):
     now = datetime(2026, 3, 2, 12, 0, 0, tzinfo=UTC)
     retry_at = format_datetime(now + timedelta(hours=1), usegmt=True)
-    route = respx_mock.get(COMPANY_PATH).respond(
+    route = respx_mock.get(CONNECTION_PATH).respond(
         429, json=payload("error_429"), headers={"Retry-After": retry_at}
     )
 
     with time_machine.travel(now, tick=False), pytest.raises(CodatRateLimited) as caught:
-        make_client(time).get_company(COMPANY_ID)
+        make_client(time).get_connection(COMPANY_ID, CONNECTION_ID)
 
     assert route.call_count == 1
     assert time.sleeps == []
@@ -312,12 +317,12 @@ def test_429_with_an_http_date_an_hour_away_fails_fast(respx_mock, time):
 
 
 def test_a_second_429_is_not_waited_out_again(respx_mock, time):
-    route = respx_mock.get(COMPANY_PATH).respond(
+    route = respx_mock.get(CONNECTION_PATH).respond(
         429, json=payload("error_429"), headers={"Retry-After": "1"}
     )
 
     with pytest.raises(CodatRateLimited):
-        make_client(time, max_attempts=5).get_company(COMPANY_ID)
+        make_client(time, max_attempts=5).get_connection(COMPANY_ID, CONNECTION_ID)
 
     assert route.call_count == 2
     assert time.sleeps == [1.0]
@@ -349,10 +354,10 @@ def test_a_429_on_create_company_that_does_not_fit_has_not_been_applied(respx_mo
 
 
 def test_a_429_without_retry_after_backs_off_and_retries(respx_mock, time, jitter_at_ceiling):
-    route = respx_mock.get(COMPANY_PATH)
-    route.side_effect = [httpx.Response(429, json=payload("error_429")), company_response()]
+    route = respx_mock.get(CONNECTION_PATH)
+    route.side_effect = [httpx.Response(429, json=payload("error_429")), connection_response()]
 
-    make_client(time).get_company(COMPANY_ID)
+    make_client(time).get_connection(COMPANY_ID, CONNECTION_ID)
 
     assert route.call_count == 2
     assert time.sleeps == [0.5]
@@ -370,39 +375,39 @@ def test_retry_after_values_parse(header, expected):
 
 
 def test_a_spent_budget_fails_fast_without_touching_the_network(respx_mock, time):
-    route = respx_mock.get(COMPANY_PATH).mock(return_value=company_response())
+    route = respx_mock.get(CONNECTION_PATH).mock(return_value=connection_response())
     client = make_client(time, budget=10.0)
 
     time.advance(10.0)
 
     with pytest.raises(CodatUnavailable) as caught:
-        client.get_company(COMPANY_ID)
+        client.get_connection(COMPANY_ID, CONNECTION_ID)
     assert route.call_count == 0
     assert "budget" in caught.value.message
 
 
 def test_the_budget_counts_from_construction_across_calls(respx_mock, time):
-    route = respx_mock.get(COMPANY_PATH).mock(return_value=company_response())
+    route = respx_mock.get(CONNECTION_PATH).mock(return_value=connection_response())
     client = make_client(time, budget=10.0)
 
-    client.get_company(COMPANY_ID)
+    client.get_connection(COMPANY_ID, CONNECTION_ID)
     time.advance(6.0)
-    client.get_company(COMPANY_ID)
+    client.get_connection(COMPANY_ID, CONNECTION_ID)
     time.advance(4.0)
 
     with pytest.raises(CodatUnavailable):
-        client.get_company(COMPANY_ID)
+        client.get_connection(COMPANY_ID, CONNECTION_ID)
     assert route.call_count == 2
 
 
 def test_a_retry_wait_that_would_overrun_the_budget_is_not_taken(
     respx_mock, time, jitter_at_ceiling
 ):
-    route = respx_mock.get(COMPANY_PATH).respond(500, json=payload("error_500"))
+    route = respx_mock.get(CONNECTION_PATH).respond(500, json=payload("error_500"))
 
     # 0.5 s fits in 1 s; the next backoff (1 s) would not.
     with pytest.raises(CodatUnavailable) as caught:
-        make_client(time, budget=1.0, max_attempts=5).get_company(COMPANY_ID)
+        make_client(time, budget=1.0, max_attempts=5).get_connection(COMPANY_ID, CONNECTION_ID)
 
     assert route.call_count == 2
     assert time.sleeps == [0.5]
@@ -417,10 +422,10 @@ def test_a_slow_failure_eats_the_budget_and_stops_the_retries(respx_mock, time):
         time.advance(8.0)  # the whole read timeout elapsed
         raise httpx.ReadTimeout("slow", request=request)
 
-    route = respx_mock.get(COMPANY_PATH).mock(side_effect=slow_timeout)
+    route = respx_mock.get(CONNECTION_PATH).mock(side_effect=slow_timeout)
 
     with pytest.raises(CodatUnavailable):
-        make_client(time, budget=10.0, max_attempts=5).get_company(COMPANY_ID)
+        make_client(time, budget=10.0, max_attempts=5).get_connection(COMPANY_ID, CONNECTION_ID)
 
     # 8 s gone, then a short backoff: the second attempt gets only what is left (< 2 s), and
     # after it there is nothing left for a third, whatever max_attempts says.
@@ -430,12 +435,12 @@ def test_a_slow_failure_eats_the_budget_and_stops_the_retries(respx_mock, time):
 
 
 def test_a_retry_after_that_fits_the_budget_only_partly_fails_fast(respx_mock, time):
-    respx_mock.get(COMPANY_PATH).respond(
+    respx_mock.get(CONNECTION_PATH).respond(
         429, json=payload("error_429"), headers={"Retry-After": "9"}
     )
     client = make_client(time, budget=10.0)
     time.advance(2.0)
 
     with pytest.raises(CodatRateLimited):
-        client.get_company(COMPANY_ID)
+        client.get_connection(COMPANY_ID, CONNECTION_ID)
     assert time.sleeps == []

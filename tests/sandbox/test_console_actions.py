@@ -335,11 +335,11 @@ def test_the_apps_client_rides_out_a_single_503_and_reports_a_long_429(client, b
     )
     add_fault(client, kind="503", calls=1)
 
-    assert codat.get_company(str(bakery.id)).name == "Bramble Bakery"
+    assert [c.name for c in codat.find_companies_by_tag("uid", "cust_123")] == ["Bramble Bakery"]
 
     add_fault(client, kind="429", calls=1, retry_after=3600)
     with pytest.raises(CodatRateLimited) as caught:
-        codat.get_company(str(bakery.id))
+        codat.find_companies_by_tag("uid", "cust_123")
     assert caught.value.retry_after == 3600
 
 

@@ -120,7 +120,7 @@ def test_the_apps_client_retries_a_slow_get_within_its_budget_then_gives_up(
 
     started = time.monotonic()
     with pytest.raises(CodatUnavailable) as caught:
-        codat.get_company(str(bakery.id))
+        codat.list_all_connections(str(bakery.id))
     elapsed = time.monotonic() - started
 
     assert "ReadTimeout" in caught.value.message
@@ -139,7 +139,7 @@ def test_the_budget_caps_the_read_timeout_in_process_too(
 
     started = time.monotonic()
     with pytest.raises(CodatUnavailable):
-        codat.get_company(str(bakery.id))
+        codat.list_all_connections(str(bakery.id))
     elapsed = time.monotonic() - started
 
     # The one attempt the budget allowed ended with the budget, not at the 8 s read timeout.
