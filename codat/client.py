@@ -20,17 +20,14 @@ from codat.errors import DataTypeNotConsented
 from codat.http import BaseClient, ClientOptions
 from codat.parsing import (
     page_of,
-    parse_branding,
     parse_company,
     parse_connection,
     parse_data_statuses,
     parse_integration,
     parse_pull_operation,
-    parse_sync_settings,
     sync_setting_json,
 )
 from codat.types import (
-    Branding,
     Company,
     Connection,
     DataStatus,
@@ -75,10 +72,6 @@ class CodatClient(BaseClient):
             body["tags"] = dict(tags)
         return self._call("POST", "/companies", json_body=body, parse=parse_company)
 
-    # Codat: get-company (GET /companies/{companyId})
-    def get_company(self, company_id: str) -> Company:
-        return self._call("GET", f"/companies/{_seg(company_id)}", parse=parse_company)
-
     # Codat: list-companies (GET /companies)
     def list_companies(
         self, *, tags: str | None = None, page: int = 1, page_size: int = 100
@@ -95,10 +88,6 @@ class CodatClient(BaseClient):
                 tags=f"{key}={value}", page=page, page_size=ALL_PAGES_SIZE
             )
         )
-
-    # Codat: delete-company (DELETE /companies/{companyId})
-    def delete_company(self, company_id: str) -> None:
-        self._call("DELETE", f"/companies/{_seg(company_id)}", parse=None)
 
     # --- Connections -----------------------------------------------------------------------
 
@@ -171,23 +160,7 @@ class CodatClient(BaseClient):
             lambda page: self.list_integrations(page=page, page_size=ALL_PAGES_SIZE, query=query)
         )
 
-    # Codat: get-integration (GET /integrations/{platformKey})
-    def get_integration(self, platform_key: str) -> Integration:
-        return self._call("GET", f"/integrations/{_seg(platform_key)}", parse=parse_integration)
-
-    # Codat: get-integrations-branding (GET /integrations/{platformKey}/branding)
-    def get_branding(self, platform_key: str) -> Branding:
-        return self._call(
-            "GET", f"/integrations/{_seg(platform_key)}/branding", parse=parse_branding
-        )
-
-    # --- Data: sync settings, refresh, status, pull operations -------------------------------
-
-    # Codat: get-company-syncSettings (GET /companies/{companyId}/syncSettings)
-    def get_sync_settings(self, company_id: str) -> list[SyncSetting]:
-        return self._call(
-            "GET", f"/companies/{_seg(company_id)}/syncSettings", parse=parse_sync_settings
-        )
+    # --- Data: sync settings, refresh, status ---------------------------------------------
 
     # Codat: set-company-syncSettings (POST /companies/{companyId}/syncSettings)
     def set_sync_settings(self, company_id: str, settings: Sequence[SyncSetting]) -> None:
@@ -234,33 +207,6 @@ class CodatClient(BaseClient):
     def get_data_status(self, company_id: str) -> dict[str, DataStatus]:
         return self._call(
             "GET", f"/companies/{_seg(company_id)}/dataStatus", parse=parse_data_statuses
-        )
-
-    # Codat: list-pull-operations (GET /companies/{companyId}/data/history)
-    def list_pull_operations(
-        self,
-        company_id: str,
-        *,
-        page: int = 1,
-        page_size: int = 100,
-        query: str | None = None,
-    ) -> Page[PullOperation]:
-        params: dict[str, str | int] = {"page": page, "pageSize": page_size}
-        if query is not None:
-            params["query"] = query
-        return self._call(
-            "GET",
-            f"/companies/{_seg(company_id)}/data/history",
-            params=params,
-            parse=page_of(parse_pull_operation),
-        )
-
-    # Codat: get-pull-operation (GET /companies/{companyId}/data/history/{datasetId})
-    def get_pull_operation(self, company_id: str, dataset_id: str) -> PullOperation:
-        return self._call(
-            "GET",
-            f"/companies/{_seg(company_id)}/data/history/{_seg(dataset_id)}",
-            parse=parse_pull_operation,
         )
 
     # --- The consent gate ------------------------------------------------------------------

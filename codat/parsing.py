@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from codat.types import (
-    Branding,
     Company,
     Connection,
     DataConnectionError,
@@ -119,25 +118,6 @@ def parse_integration(data: Mapping[str, Any]) -> Integration:
     )
 
 
-def _image_src(logo: Any, variant: str) -> str | None:
-    if not isinstance(logo, dict):
-        return None
-    image = (logo.get(variant) or {}).get("image") or {}
-    src = image.get("src")
-    return src if isinstance(src, str) and src else None
-
-
-def parse_branding(data: Mapping[str, Any]) -> Branding:
-    if not isinstance(data, dict):
-        raise TypeError("branding is not an object")
-    logo = data.get("logo")
-    return Branding(
-        source_id=_optional_text(data, "sourceId"),
-        logo_full_url=_image_src(logo, "full"),
-        logo_square_url=_image_src(logo, "square"),
-    )
-
-
 def page_of(parse_item: Callable[[Any], T]) -> Callable[[Any], Page[T]]:
     def parse(data: Mapping[str, Any]) -> Page[T]:
         raw_results = data.get("results")
@@ -154,33 +134,6 @@ def page_of(parse_item: Callable[[Any], T]) -> Callable[[Any], Page[T]]:
         )
 
     return parse
-
-
-def _optional_int(data: Mapping[str, Any], key: str) -> int | None:
-    value = data.get(key)
-    if value is None or isinstance(value, bool):
-        return None
-    return int(value)
-
-
-def _sync_setting(data: Mapping[str, Any]) -> SyncSetting:
-    return SyncSetting(
-        data_type=str(data["dataType"]),
-        fetch_on_first_link=data.get("fetchOnFirstLink") is True,
-        sync_schedule=int(data.get("syncSchedule") or 0),
-        sync_order=int(data.get("syncOrder") or 0),
-        sync_from_window=_optional_int(data, "syncFromWindow"),
-        months_to_sync=_optional_int(data, "monthsToSync"),
-    )
-
-
-def parse_sync_settings(data: Mapping[str, Any]) -> list[SyncSetting]:
-    settings = data.get("settings")
-    if settings is None:
-        return []
-    if not isinstance(settings, list):
-        raise TypeError("settings is not a list")
-    return [_sync_setting(item) for item in settings]
 
 
 def sync_setting_json(setting: SyncSetting) -> dict[str, Any]:

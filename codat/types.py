@@ -141,13 +141,6 @@ class Integration:
 
 
 @dataclass(frozen=True)
-class Branding:
-    source_id: str | None
-    logo_full_url: str | None
-    logo_square_url: str | None
-
-
-@dataclass(frozen=True)
 class Page(Generic[T]):
     results: tuple[T, ...]
     page_number: int

@@ -131,17 +131,13 @@ def test_a_gate_that_fails_stops_the_call_before_any_http(respx_mock):
     assert route.call_count == 0
 
 
-def test_reading_status_and_history_needs_no_consent(respx_mock):
-    # They describe syncs (ids, statuses, times), never the customer's data itself.
+def test_reading_data_status_needs_no_consent(respx_mock):
+    # It describes syncs (ids, statuses, times), never the customer's data itself.
     respx_mock.get(f"/companies/{COMPANY_ID}/dataStatus").respond(200, json=payload("data_status"))
-    respx_mock.get(f"/companies/{COMPANY_ID}/data/history").respond(
-        200, json=payload("pull_operations_page")
-    )
 
     client = make_client()
 
     assert client.get_data_status(COMPANY_ID)
-    assert client.list_pull_operations(COMPANY_ID).results
 
 
 # --- the app hands the consents app's selector in; without it nothing is allowed -------------

@@ -30,39 +30,6 @@ def allow(*data_types: str):
 # --- Sync settings ------------------------------------------------------------------------------
 
 
-def test_get_sync_settings_reads_each_setting(respx_mock):
-    respx_mock.get(f"/companies/{COMPANY_ID}/syncSettings").respond(
-        200, json=payload("sync_settings")
-    )
-
-    settings = make_client().get_sync_settings(COMPANY_ID)
-
-    assert settings == [
-        SyncSetting(
-            data_type="invoices",
-            fetch_on_first_link=True,
-            sync_schedule=24,
-            sync_order=0,
-            sync_from_window=24,
-            months_to_sync=24,
-        ),
-        SyncSetting(
-            data_type="banking-transactions",
-            fetch_on_first_link=False,
-            sync_schedule=0,
-            sync_order=1,
-        ),
-    ]
-
-
-def test_get_sync_settings_of_a_company_without_settings_is_an_empty_list(respx_mock):
-    respx_mock.get(f"/companies/{COMPANY_ID}/syncSettings").respond(
-        200, json={"companyId": COMPANY_ID, "overridesDefaults": False}
-    )
-
-    assert make_client().get_sync_settings(COMPANY_ID) == []
-
-
 def test_set_sync_settings_posts_the_company_its_settings_and_overrides_defaults(respx_mock):
     route = respx_mock.post(f"/companies/{COMPANY_ID}/syncSettings").respond(204)
     client = make_client(data_type_gate=allow("invoices", "banking-transactions"))
@@ -264,67 +231,6 @@ def test_a_data_status_that_is_not_an_object_is_codat_unavailable(respx_mock):
 
     with pytest.raises(CodatUnavailable):
         make_client().get_data_status(COMPANY_ID)
-
-
-# --- Pull operations ----------------------------------------------------------------------------
-
-
-def test_list_pull_operations_sends_paging_and_query_and_reads_the_page(respx_mock):
-    route = respx_mock.get(f"/companies/{COMPANY_ID}/data/history").respond(
-        200, json=payload("pull_operations_page")
-    )
-
-    page = make_client().list_pull_operations(
-        COMPANY_ID, page=1, page_size=1, query="dataType=invoices"
-    )
-
-    params = route.calls.last.request.url.params
-    assert (params["page"], params["pageSize"], params["query"]) == ("1", "1", "dataType=invoices")
-    assert [operation.id for operation in page.results] == [DATASET_ID]
-    assert page.total_results == 3
-    assert page.has_next is True
-
-
-def test_list_pull_operations_without_a_query_sends_none(respx_mock):
-    route = respx_mock.get(f"/companies/{COMPANY_ID}/data/history").respond(
-        200, json=payload("pull_operations_page")
-    )
-
-    make_client().list_pull_operations(COMPANY_ID)
-
-    assert "query" not in route.calls.last.request.url.params
-
-
-def test_get_pull_operation_reads_a_failed_fetch(respx_mock):
-    dataset_id = "31632c48-23dc-4cb1-b3ff-0829343c8e85"
-    respx_mock.get(f"/companies/{COMPANY_ID}/data/history/{dataset_id}").respond(
-        200, json=payload("pull_operation_fetch_error")
-    )
-
-    operation = make_client().get_pull_operation(COMPANY_ID, dataset_id)
-
-    assert operation.status == "FetchError"
-    assert operation.is_errored is True
-    assert operation.is_finished is True
-    assert operation.completed == datetime(2022, 11, 14, 11, 19, 2, 500000, tzinfo=UTC)
-    assert operation.error_message == "The platform returned an error while fetching suppliers."
-
-
-def test_an_unknown_pull_operation_raises_not_found(respx_mock):
-    respx_mock.get(f"/companies/{COMPANY_ID}/data/history/{DATASET_ID}").respond(
-        404, json=payload("error_404_company")
-    )
-
-    with pytest.raises(CodatNotFound):
-        make_client().get_pull_operation(COMPANY_ID, DATASET_ID)
-
-
-def test_dataset_ids_are_percent_encoded_in_the_path(respx_mock):
-    route = respx_mock.get(url__regex=r".*").respond(200, json=payload("pull_operation"))
-
-    make_client().get_pull_operation(COMPANY_ID, "../x")
-
-    assert route.calls.last.request.url.raw_path.endswith(b"/data/history/..%2Fx")
 
 
 def test_the_data_type_keys_are_the_specs_enum():

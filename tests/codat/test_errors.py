@@ -15,9 +15,20 @@ from codat.errors import (
     CodatRejected,
     CodatUnavailable,
 )
-from tests.codat import API_KEY, AUTH_HEADER, BASE_URL, COMPANY_ID, FakeTime, make_client, payload
+from tests.codat import (
+    API_KEY,
+    AUTH_HEADER,
+    BASE_URL,
+    COMPANY_ID,
+    CONNECTION_ID,
+    FakeTime,
+    make_client,
+    payload,
+)
 
 pytestmark = pytest.mark.respx(base_url=BASE_URL, assert_all_called=False)
+
+CONNECTION_PATH = f"/companies/{COMPANY_ID}/connections/{CONNECTION_ID}"
 
 
 @pytest.mark.parametrize(
@@ -79,10 +90,10 @@ pytestmark = pytest.mark.respx(base_url=BASE_URL, assert_all_called=False)
 def test_each_documented_error_body_maps_to_its_named_error(
     respx_mock, status, fixture, error_class, correlation_id, message
 ):
-    respx_mock.get(f"/companies/{COMPANY_ID}").respond(status, json=payload(fixture))
+    respx_mock.get(CONNECTION_PATH).respond(status, json=payload(fixture))
 
     with pytest.raises(error_class) as caught:
-        make_client().get_company(COMPANY_ID)
+        make_client().get_connection(COMPANY_ID, CONNECTION_ID)
 
     error = caught.value
     assert type(error) is error_class
@@ -120,10 +131,10 @@ def test_a_402_company_limit_carries_its_validation_message(respx_mock):
 @pytest.mark.parametrize("status", [405, 409, 422])
 def test_other_client_errors_are_rejections(respx_mock, status):
     body = {"statusCode": status, "error": "Nope", "correlationId": "abc123"}
-    respx_mock.get(f"/companies/{COMPANY_ID}").respond(status, json=body)
+    respx_mock.get(CONNECTION_PATH).respond(status, json=body)
 
     with pytest.raises(CodatRejected) as caught:
-        make_client().get_company(COMPANY_ID)
+        make_client().get_connection(COMPANY_ID, CONNECTION_ID)
 
     assert (caught.value.status_code, caught.value.correlation_id) == (status, "abc123")
 
@@ -138,21 +149,13 @@ def test_a_404_on_a_deleted_connection_is_not_found(respx_mock):
     assert caught.value.correlation_id == "8fa2b5f4794970a4ee73758f612e8df0"
 
 
-def test_a_404_on_an_unknown_integration_is_not_found(respx_mock):
-    body = {"statusCode": 404, "error": "Integration zzzz not found", "correlationId": "c0ffee"}
-    respx_mock.get("/integrations/zzzz").respond(404, json=body)
-
-    with pytest.raises(CodatNotFound):
-        make_client().get_integration("zzzz")
-
-
 def test_a_429_that_does_not_fit_is_rate_limited_with_its_correlation_id(respx_mock):
-    respx_mock.get(f"/companies/{COMPANY_ID}").respond(
+    respx_mock.get(CONNECTION_PATH).respond(
         429, json=payload("error_429"), headers={"Retry-After": "3600"}
     )
 
     with pytest.raises(CodatRateLimited) as caught:
-        make_client().get_company(COMPANY_ID)
+        make_client().get_connection(COMPANY_ID, CONNECTION_ID)
 
     assert caught.value.status_code == 429
     assert caught.value.correlation_id == "bc997528a9d7abb9161ef45f05d38599"
@@ -160,24 +163,24 @@ def test_a_429_that_does_not_fit_is_rate_limited_with_its_correlation_id(respx_m
 
 
 def test_a_non_json_200_is_unavailable(respx_mock):
-    respx_mock.get(f"/companies/{COMPANY_ID}").respond(
+    respx_mock.get(CONNECTION_PATH).respond(
         200, text="<html>Gateway login</html>", headers={"Content-Type": "text/html"}
     )
 
     with pytest.raises(CodatUnavailable) as caught:
-        make_client().get_company(COMPANY_ID)
+        make_client().get_connection(COMPANY_ID, CONNECTION_ID)
 
     assert caught.value.status_code == 200
     assert caught.value.correlation_id is None
 
 
 def test_a_non_json_500_is_unavailable_with_a_generic_message(respx_mock):
-    respx_mock.get(f"/companies/{COMPANY_ID}").respond(
+    respx_mock.get(CONNECTION_PATH).respond(
         500, text="<html>Bad gateway</html>", headers={"Content-Type": "text/html"}
     )
 
     with pytest.raises(CodatUnavailable) as caught:
-        make_client(max_attempts=1).get_company(COMPANY_ID)
+        make_client(max_attempts=1).get_connection(COMPANY_ID, CONNECTION_ID)
 
     assert caught.value.status_code == 500
     assert caught.value.correlation_id is None
@@ -185,36 +188,36 @@ def test_a_non_json_500_is_unavailable_with_a_generic_message(respx_mock):
 
 
 def test_a_404_with_no_body_is_still_not_found(respx_mock):
-    respx_mock.get(f"/companies/{COMPANY_ID}").respond(404)
+    respx_mock.get(CONNECTION_PATH).respond(404)
 
     with pytest.raises(CodatNotFound) as caught:
-        make_client().get_company(COMPANY_ID)
+        make_client().get_connection(COMPANY_ID, CONNECTION_ID)
 
     assert caught.value.correlation_id is None
 
 
 def test_every_named_error_is_a_codat_error(respx_mock):
-    respx_mock.get(f"/companies/{COMPANY_ID}").mock(side_effect=httpx.ConnectError)
+    respx_mock.get(CONNECTION_PATH).mock(side_effect=httpx.ConnectError)
 
     with pytest.raises(CodatError):
-        make_client(max_attempts=1).get_company(COMPANY_ID)
+        make_client(max_attempts=1).get_connection(COMPANY_ID, CONNECTION_ID)
 
 
 # --- Logging ----------------------------------------------------------------------------------
 
 
 def test_failure_logs_name_method_path_and_correlation_id(respx_mock, caplog):
-    respx_mock.get(f"/companies/{COMPANY_ID}").respond(404, json=payload("error_404_company"))
+    respx_mock.get(CONNECTION_PATH).respond(404, json=payload("error_404_company"))
     caplog.set_level(logging.INFO, logger="codat")
 
     with pytest.raises(CodatNotFound):
-        make_client().get_company(COMPANY_ID)
+        make_client().get_connection(COMPANY_ID, CONNECTION_ID)
 
     [record] = [r for r in caplog.records if r.name == "codat"]
     logged = record.getMessage()
     assert record.levelno == logging.WARNING
     assert "GET" in logged
-    assert f"/companies/{COMPANY_ID}" in logged
+    assert CONNECTION_PATH in logged
     assert "0a40c2f31fc8f992fb88b0853e4166f3" in logged
 
 
