@@ -1,4 +1,8 @@
-"""Named Codat errors. Views turn each into a clear message; logs carry the correlation id."""
+"""Named Codat errors. Views turn each into a clear message; logs carry the correlation id.
+
+`CodatError` and its kinds are failed API calls; `UnprocessableWebhook` is a webhook we cannot
+use, which is no failure to talk to Codat and so not a CodatError.
+"""
 
 from __future__ import annotations
 
@@ -86,3 +90,12 @@ class DataTypeNotConsented(CodatError):
         super().__init__(message, **kwargs)
         self.data_type = data_type
         self.company_id = company_id
+
+
+class UnprocessableWebhook(Exception):
+    """An authentic webhook that cannot be applied: not JSON, a legacy or unknown event type, a
+    missing or malformed field (B3). `reason` says which, for the operator."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
