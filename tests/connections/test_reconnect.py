@@ -6,10 +6,16 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from django.core import mail
 
+from codat_sandbox import services as sandbox_services
+from codat_sandbox.models import SandboxConnection
 from connections.models import Connection, LinkAttempt
+from tests.conftest import make_member
+from tests.connections.test_journey import finish_at_codat, local, sign_up, start_link
 from tests.consents.conftest import grant
 from tests.fakes import codat_connection, link_bank, link_xero
+from tests.journeys.test_consent_lifecycle import pump_webhooks
 
 pytestmark = pytest.mark.django_db
 
@@ -97,3 +103,70 @@ def test_another_companys_connection_cannot_be_reconnected(
 ):
     assert outsider_client.post(f"/connections/{expired_bank.id}/reconnect/").status_code == 404
     assert len(fake_codat.calls) == 0
+
+
+# --- the whole way round, against the built-in sandbox -----------------------------------------
+
+
+def _access_mail(platform: str) -> list:
+    return [
+        m
+        for m in mail.outbox
+        if m.subject
+        in {f"Your connection to {platform} has expired", f"{platform} is connected again"}
+    ]
+
+
+@pytest.fixture
+def sandbox_bank_expired(client, django_capture_on_commit_callbacks):
+    """A signed-up customer (and a colleague) whose sandbox bank connection has expired, as
+    announced by Codat's webhook: the members have had the "has expired" mail."""
+    company = sign_up(client)
+    make_member("bookkeeper@brightside.example", company=company, role="member")
+    with django_capture_on_commit_callbacks(execute=True):
+        back = finish_at_codat(client, start_link(client, "qhnd"))
+        assert client.get(local(back)).status_code == 303
+    bank = Connection.objects.get(platform_key="qhnd")
+    assert bank.status == Connection.Status.LINKED
+    sandbox_services.connection_expire(
+        connection=SandboxConnection.objects.get(pk=bank.codat_connection_id)
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        assert pump_webhooks() > 0
+    bank.refresh_from_db()
+    assert bank.status == Connection.Status.DEAUTHORIZED
+    assert [m.subject for m in _access_mail(bank.platform_name)] == [
+        f"Your connection to {bank.platform_name} has expired"
+    ]
+    return bank
+
+
+def test_reconnecting_through_the_link_page_emails_connected_again_once(
+    client, sandbox_bank_expired, django_capture_on_commit_callbacks
+):
+    bank = sandbox_bank_expired
+    members = {"bea@brightside.example", "bookkeeper@brightside.example"}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        link = client.post(f"/connections/{bank.id}/reconnect/")["Location"]
+        back = finish_at_codat(client, link)
+        returned = client.get(local(back))
+
+    assert returned.status_code == 303
+    assert returned["Location"] == f"/connections/{bank.id}/"
+    bank.refresh_from_db()
+    assert bank.status == Connection.Status.LINKED
+    again = [m for m in _access_mail(bank.platform_name) if "connected again" in m.subject]
+    assert len(again) == 1
+    assert again[0].subject == f"{bank.platform_name} is connected again"
+    assert set(again[0].to) == members
+    assert f"/connections/{bank.id}/" in again[0].body
+
+    # A refresh, the back button, "check again" and Codat's own connection.reconnected webhook
+    # all find nothing new to announce.
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.get(local(back)).status_code == 400
+        assert client.get(returned["Location"]).status_code == 200
+        client.post(f"/connections/{bank.id}/check/")
+        pump_webhooks()
+    assert len(_access_mail(bank.platform_name)) == 2
