@@ -34,6 +34,8 @@ security_log = logging.getLogger("consent_portal.security")
 # read.completed listing every data type while keeping a flood cheap to refuse.
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 SIGNATURE_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+# Codat sends through Svix, which may name the same three headers `svix-*` (docs/codat.md §8.2).
+SVIX_HEADERS = ("svix-id", "svix-timestamp", "svix-signature")
 # The spec says integer seconds; the library would also take floats ("1614265330.9"), NaN or
 # 1e30 and sign the floored value, so we insist on digits ourselves (W2).
 _TIMESTAMP = re.compile(r"[0-9]{1,12}")
@@ -107,13 +109,34 @@ def _read_body(request: HttpRequest) -> bytes:
 
 
 def _signature_headers(request: HttpRequest) -> dict[str, str]:
-    headers = {name: request.headers.get(name, "") for name in SIGNATURE_HEADERS}
+    """The three signature headers under their Standard Webhooks names, from either naming.
+
+    Both namings carry the same values and are verified the same way. A request may carry both
+    (then they must be identical); any other mixture is ambiguous about what was signed, so it
+    is refused rather than guessed at.
+    """
+    standard = {name: request.headers.get(name, "") for name in SIGNATURE_HEADERS}
+    svix = {
+        name: request.headers.get(alias, "")
+        for name, alias in zip(SIGNATURE_HEADERS, SVIX_HEADERS, strict=True)
+    }
+    if any(svix.values()):
+        if any(standard.values()) and standard != svix:
+            raise WebhookRefused(400, "webhook-* and svix-* headers disagree")
+        naming, headers = ("svix-*" if not any(standard.values()) else "both"), svix
+    else:
+        naming, headers = "webhook-*", standard
+    logger.debug("Codat webhook signature headers named %s", naming)
     missing = [name for name, value in headers.items() if not value]
     if missing:
         raise WebhookRefused(400, f"missing {', '.join(missing)}")
     if not _WEBHOOK_ID.fullmatch(headers["webhook-id"]):
         raise WebhookRefused(400, "webhook-id is malformed")
     return headers
+
+
+def _message_id_for_log(request: HttpRequest) -> str:
+    return (request.headers.get("webhook-id") or request.headers.get("svix-id") or "")[:80]
 
 
 def webhook_event_receive(*, webhook_id: str, body: bytes) -> bool:
@@ -150,7 +173,7 @@ def codat_webhook(request: HttpRequest) -> HttpResponse:
             "Codat webhook refused with %s: %s (webhook-id=%r, remote=%s)",
             refused.status,
             refused.reason,
-            request.headers.get("webhook-id", "")[:80],
+            _message_id_for_log(request),
             request.META.get("REMOTE_ADDR", ""),
         )
         return HttpResponse(status=refused.status)

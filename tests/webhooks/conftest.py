@@ -107,6 +107,11 @@ def signed_headers(
     }
 
 
+def as_svix(headers: dict[str, str]) -> dict[str, str]:
+    """The same signature headers under Svix's names (`svix-id`, …), as Codat may send them."""
+    return {name.replace("webhook-", "svix-", 1): value for name, value in headers.items()}
+
+
 def post(
     client: Client,
     body: bytes,

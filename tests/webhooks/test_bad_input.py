@@ -20,6 +20,7 @@ from tests.webhooks.conftest import (
     SECRET,
     URL,
     XERO_CODAT_ID,
+    as_svix,
     connection_event,
     data_type_entry,
     encode,
@@ -121,6 +122,72 @@ def test_a_garbled_content_length_is_refused(client):
     assert not WebhookEvent.objects.exists()
 
 
+# --- both header namings at once ------------------------------------------------------------
+
+
+def test_identical_webhook_and_svix_headers_are_accepted(client):
+    headers = signed_headers(BODY)
+
+    assert post(client, BODY, {**headers, **as_svix(headers)}).status_code == 202
+    assert WebhookEvent.objects.count() == 1
+
+
+def other_message_headers() -> dict[str, str]:
+    """Correctly signed headers, for another message."""
+    return signed_headers(encode({"eventType": "connection.deleted"}))
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        # Each naming alone would verify: which one was meant is unknowable.
+        pytest.param(
+            lambda good: {**good, **as_svix(signed_headers(BODY))}, id="two-valid-messages"
+        ),
+        pytest.param(lambda good: {**good, "svix-id": "msg_other"}, id="svix-id-differs"),
+        pytest.param(
+            lambda good: {
+                **as_svix(good),
+                "webhook-signature": other_message_headers()["webhook-signature"],
+            },
+            id="webhook-signature-differs",
+        ),
+        pytest.param(
+            lambda good: {**good, **as_svix(other_message_headers())}, id="svix-for-another-body"
+        ),
+        # Halves of each naming: refused, never stitched together.
+        pytest.param(
+            lambda good: {
+                "webhook-id": good["webhook-id"],
+                "svix-timestamp": good["webhook-timestamp"],
+                "svix-signature": good["webhook-signature"],
+            },
+            id="id-from-one-rest-from-other",
+        ),
+        pytest.param(
+            lambda good: {
+                "webhook-id": good["webhook-id"],
+                "webhook-timestamp": good["webhook-timestamp"],
+                "svix-signature": good["webhook-signature"],
+            },
+            id="signature-from-the-other",
+        ),
+        pytest.param(
+            lambda good: {**good, "svix-timestamp": good["webhook-timestamp"]},
+            id="full-set-plus-one-svix-header",
+        ),
+    ],
+)
+def test_mixed_or_conflicting_header_namings_are_refused(client, caplog, build):
+    good = signed_headers(BODY)
+
+    response = post(client, BODY, build(good))
+
+    assert response.status_code == 400
+    assert not WebhookEvent.objects.exists()
+    assert any("disagree" in r.getMessage() for r in caplog.records)
+
+
 # --- hypothesis: unsigned noise --------------------------------------------------------------
 
 header_text = st.one_of(
@@ -176,6 +243,28 @@ def test_arbitrary_unsigned_requests_are_refused_and_never_stored(
     }
 
     response = post(client, body, headers, content_type=content_type)
+
+    assert response.status_code in REFUSED
+    assert not WebhookEvent.objects.exists()
+
+
+@FUZZ
+@given(
+    body=st.binary(max_size=500),
+    values=st.lists(st.one_of(header_text, timestamps, signatures), min_size=6, max_size=6),
+)
+def test_arbitrary_unsigned_requests_under_either_naming_are_refused(client, body, values):
+    names = [
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "svix-id",
+        "svix-timestamp",
+        "svix-signature",
+    ]
+    headers = {name: value for name, value in zip(names, values, strict=True) if value is not None}
+
+    response = post(client, body, headers)
 
     assert response.status_code in REFUSED
     assert not WebhookEvent.objects.exists()

@@ -17,6 +17,7 @@ from connections.models import Connection, WebhookEvent
 from tests.webhooks.conftest import (
     SECRET,
     URL,
+    as_svix,
     connection_event,
     encode,
     new_webhook_id,
@@ -162,6 +163,49 @@ def test_ids_are_kept_past_codats_retry_window(client, xero):
 
     assert response.status_code == 200
     assert WebhookEvent.objects.count() == 1
+
+
+# Codat delivers through Svix, whose headers may be named svix-* instead of webhook-*.
+
+
+def test_a_delivery_with_svix_headers_is_stored_and_processed(
+    client, xero, django_capture_on_commit_callbacks
+):
+    body = encode(connection_event("connection.connected", T1))
+    headers = as_svix(signed_headers(body))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(client, body, headers)
+
+    assert response.status_code == 202
+    event = WebhookEvent.objects.get()
+    assert event.webhook_id == headers["svix-id"]
+    assert (event.status, bytes(event.body)) == (WebhookEvent.Status.PROCESSED, body)
+    xero.refresh_from_db()
+    assert xero.status == Connection.Status.LINKED
+
+
+def test_the_same_message_under_either_header_naming_is_one_row(client, xero):
+    body = encode(connection_event("connection.connected", T1))
+    headers = signed_headers(body)
+
+    first = post(client, body, as_svix(headers))
+    second = post(client, body, headers)
+
+    assert (first.status_code, second.status_code) == (202, 200)
+    assert WebhookEvent.objects.count() == 1
+
+
+def test_which_header_naming_was_used_is_logged_at_debug_only(client, caplog):
+    caplog.set_level(logging.DEBUG)
+    body = encode({"eventType": "connection.created"})
+
+    post(client, body, as_svix(signed_headers(body)))
+    post(client, body, signed_headers(body))
+
+    naming = [r for r in caplog.records if "signature headers named" in r.getMessage()]
+    assert [r.getMessage().rsplit(" ", 1)[-1] for r in naming] == ["svix-*", "webhook-*"]
+    assert all(r.levelno == logging.DEBUG for r in naming)
 
 
 # --- W5: answer fast, process after commit, never call Codat inline ------------------------

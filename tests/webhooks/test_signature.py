@@ -12,7 +12,7 @@ import pytest
 import time_machine
 
 from connections.models import WebhookEvent
-from tests.webhooks.conftest import OLD_SECRET, SECRET, encode, post, signed_headers
+from tests.webhooks.conftest import OLD_SECRET, SECRET, as_svix, encode, post, signed_headers
 
 # The Standard Webhooks test vector (docs/codat.md §8.2).
 VECTOR_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -84,6 +84,50 @@ def test_one_changed_character_fails_and_stores_nothing(
     client, vector_secret, at_vector_time, headers, body
 ):
     response = post(client, body, headers)
+
+    assert response.status_code == 401
+    assert not WebhookEvent.objects.exists()
+
+
+# Codat delivers through Svix, which may name the headers svix-id, svix-timestamp and
+# svix-signature: the same check applies under either name.
+
+
+def test_the_published_vector_verifies_under_svix_header_names(
+    client, vector_secret, at_vector_time
+):
+    response = post(client, VECTOR_BODY, as_svix(vector_headers()))
+
+    assert response.status_code == 202
+    event = WebhookEvent.objects.get()
+    assert event.webhook_id == VECTOR_ID
+    assert bytes(event.body) == VECTOR_BODY
+
+
+@pytest.mark.parametrize(
+    "headers, body",
+    [
+        pytest.param(
+            vector_headers(**{"webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJel"}), VECTOR_BODY, id="id"
+        ),
+        pytest.param(
+            vector_headers(**{"webhook-timestamp": "1614265331"}), VECTOR_BODY, id="timestamp"
+        ),
+        pytest.param(vector_headers(), b'{"test": 2432232315}', id="body"),
+        pytest.param(
+            vector_headers(
+                **{"webhook-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA="}
+            ),
+            VECTOR_BODY,
+            id="signature",
+        ),
+        pytest.param(vector_headers(), b'{"test":2432232314}', id="minified-body"),
+    ],
+)
+def test_one_changed_character_fails_under_svix_header_names_too(
+    client, vector_secret, at_vector_time, headers, body
+):
+    response = post(client, body, as_svix(headers))
 
     assert response.status_code == 401
     assert not WebhookEvent.objects.exists()
@@ -163,6 +207,36 @@ def test_a_missing_or_empty_signature_header_is_refused(
     assert not WebhookEvent.objects.exists()
 
 
+@pytest.mark.parametrize("offset", [-301, 301])
+def test_a_svix_timestamp_outside_five_minutes_is_refused(client, offset):
+    body = encode({"eventType": "connection.created"})
+    with time_machine.travel(NOW, tick=False):
+        response = post(client, body, as_svix(signed_headers(body, timestamp=NOW + offset)))
+
+    assert response.status_code == 401
+    assert not WebhookEvent.objects.exists()
+
+
+@pytest.mark.parametrize("timestamp", ["1614265330.9", "NaN", "1e30", " 1614265330"])
+def test_a_svix_timestamp_that_is_not_integer_seconds_is_refused(
+    client, vector_secret, at_vector_time, timestamp
+):
+    headers = as_svix(vector_headers(**{"webhook-timestamp": timestamp}))
+
+    assert post(client, VECTOR_BODY, headers).status_code == 400
+    assert not WebhookEvent.objects.exists()
+
+
+@pytest.mark.parametrize("missing", ["svix-id", "svix-timestamp", "svix-signature"])
+def test_a_missing_or_empty_svix_header_is_refused(client, vector_secret, at_vector_time, missing):
+    headers = as_svix(vector_headers())
+    del headers[missing]
+
+    assert post(client, VECTOR_BODY, headers).status_code == 400
+    assert post(client, VECTOR_BODY, {**headers, missing: ""}).status_code == 400
+    assert not WebhookEvent.objects.exists()
+
+
 # --- W3 -------------------------------------------------------------------------------------
 
 
@@ -209,6 +283,15 @@ def test_during_rotation_a_message_signed_with_the_old_secret_passes(client, set
     response = post(client, body, signed_headers(body, secret=OLD_SECRET))
 
     assert response.status_code == 202
+
+
+def test_rotation_and_several_signatures_work_under_svix_header_names(client, settings):
+    settings.CODAT_WEBHOOK_SECRETS = [SECRET, OLD_SECRET]
+    body = encode({"eventType": "connection.created"})
+    headers = as_svix(signed_headers(body, secret=OLD_SECRET))
+    headers["svix-signature"] = f"{random_signature()} {headers['svix-signature']}"
+
+    assert post(client, body, headers).status_code == 202
 
 
 def test_after_rotation_a_message_signed_with_the_old_secret_fails(client, settings):
