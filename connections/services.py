@@ -13,7 +13,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
@@ -371,36 +371,28 @@ def connection_reconnect_start(
 def link_return_complete(
     *,
     user: User,
-    state: str,
+    state: str | None,
     company_id: str,
     connection_id: str | None,
     status_code: str,
     error_message: str = "",
     status_text: str = "",
 ) -> LinkReturn:
-    """Verify a return (R1, R2), consume its state, then ask Codat what really happened (R3).
+    """Verify a return (R1, R2), consume its Link attempt, then ask Codat what really happened
+    (R3). Every refusal happens before anything is written.
 
-    Every refusal happens before anything is written.
+    A `state` names its attempt, and a wrong one is refused: it is never a reason to look
+    elsewhere. Without a state (Codat may not carry it from a connection's `linkUrl`,
+    docs/codat.md §4) the attempt is found by the ids instead: see `_attempt_for_ids`.
     """
-    # The state alone finds the attempt, in whichever company it is, so that a state used by
-    # the wrong user is refused *and* logged with the tenant it belongs to (T4).
-    attempt = (
-        LinkAttempt.objects.with_scopes_disabled()
-        .select_related("connection", "company")
-        .filter(state_hash=_state_hash(state))
-        .first()
-    )
-    if attempt is None:
-        raise LinkReturnRefused("unknown state")
-    if attempt.user_id != user.pk:
-        security_log.warning(
-            "Link return with another user's state: user=%s attempt_user=%s company=%s",
-            user.pk,
-            attempt.user_id,
-            attempt.company_id,
-        )
-        raise LinkReturnRefused("state belongs to another user")
     now = timezone.now()
+    if state:
+        attempt = _attempt_for_state(user=user, state=state)
+        superseded: list[LinkAttempt] = []
+    else:
+        attempt, superseded = _attempt_for_ids(
+            user=user, company_id=company_id, connection_id=connection_id, now=now
+        )
     if attempt.used_at is not None:
         raise LinkReturnRefused("state already used")
     if attempt.expires_at <= now:
@@ -431,10 +423,82 @@ def link_return_complete(
     )
     if not consumed:  # a concurrent request used it first
         raise LinkReturnRefused("state already used")
+    if superseded:
+        LinkAttempt.objects.filter(pk__in=[a.pk for a in superseded], used_at__isnull=True).update(
+            used_at=now
+        )
     attempt.refresh_from_db()
 
     confirmed = connection_refresh(connection=connection)
     return LinkReturn(attempt=attempt, connection=connection, confirmed=confirmed)
+
+
+def _attempt_for_state(*, user: AbstractBaseUser, state: str) -> LinkAttempt:
+    # The state alone finds the attempt, in whichever company it is, so that a state used by
+    # the wrong user is refused *and* logged with the tenant it belongs to (T4).
+    attempt = (
+        LinkAttempt.objects.with_scopes_disabled()
+        .select_related("connection", "company")
+        .filter(state_hash=_state_hash(state))
+        .first()
+    )
+    if attempt is None:
+        raise LinkReturnRefused("unknown state")
+    if attempt.user_id != user.pk:
+        security_log.warning(
+            "Link return with another user's state: user=%s attempt_user=%s company=%s",
+            user.pk,
+            attempt.user_id,
+            attempt.company_id,
+        )
+        raise LinkReturnRefused("state belongs to another user")
+    return attempt
+
+
+def _attempt_for_ids(
+    *, user: AbstractBaseUser, company_id: str, connection_id: str | None, now: datetime
+) -> tuple[LinkAttempt, list[LinkAttempt]]:
+    """The attempt a state-less return belongs to, and the other open ones it makes moot.
+
+    Both ids are ours before the customer leaves (the attempt's company has the Codat company,
+    its connection the Codat connection), so only an attempt *this user* started for exactly
+    that connection matches, under the same single-use and expiry rules as a state (R1).
+    Without a `connectionId` nothing narrows it down safely, so it is refused.
+
+    The newest open attempt is the one consumed. Older open ones for the same connection are
+    returned to be consumed with it: without a state they cannot be told apart from it, and
+    leaving them open would let the same return URL (which holds nothing secret) be accepted
+    again until they expire. A customer with two Link tabs open loses nothing by this: both
+    were for the one connection, whose real status is read from Codat either way.
+    """
+    if not connection_id:
+        raise LinkReturnRefused("no state and no connectionId")
+    for_ids = (
+        LinkAttempt.objects.with_scopes_disabled()
+        .select_related("connection", "company")
+        .filter(
+            company__codat_company_id=company_id,
+            connection__codat_connection_id=connection_id,
+        )
+    )
+    own = for_ids.filter(user_id=user.pk).order_by("-created_at")
+    open_attempts = list(own.filter(used_at__isnull=True, expires_at__gt=now))
+    if open_attempts:
+        return open_attempts[0], open_attempts[1:]
+    newest_own = own.first()
+    if newest_own is not None:
+        return newest_own, []  # used or expired: refused by the caller, as for a state
+    others = for_ids.exclude(user_id=user.pk).first()
+    if others is not None:
+        security_log.warning(
+            "Link return without a state for another user's attempt: user=%s attempt_user=%s "
+            "company=%s",
+            user.pk,
+            others.user_id,
+            others.company_id,
+        )
+        raise LinkReturnRefused("attempt belongs to another user")
+    raise LinkReturnRefused("no Link attempt for these ids")
 
 
 def connection_refresh(*, connection: Connection, client: CodatClient | None = None) -> bool:

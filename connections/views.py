@@ -156,7 +156,9 @@ def _return_refused(request: HttpRequest, reason: str, *, status: int = 400) -> 
 def link_return(request: HttpRequest) -> HttpResponse:
     """Where Codat's redirect template sends the customer back (R1–R5).
 
-    Without a session we change nothing and ask the customer to log in; the state stays valid
+    With or without our `state` (Codat may drop it, docs/codat.md §4): without one, the return
+    must name the signed-in user's own open Link attempt by its companyId and connectionId.
+    Without a session we change nothing and ask the customer to log in; the attempt stays open
     until it expires, so the return completes afterwards.
     """
     if not request.user.is_authenticated:
@@ -173,7 +175,7 @@ def link_return(request: HttpRequest) -> HttpResponse:
     try:
         result = services.link_return_complete(
             user=request.user,
-            state=data["state"],
+            state=data["state"] or None,  # none came back: matched by its ids instead
             company_id=str(data["companyId"]),
             connection_id=str(connection_id) if connection_id else None,
             status_code=data["statusCode"],
