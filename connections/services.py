@@ -379,7 +379,8 @@ def link_return_complete(
     status_text: str = "",
 ) -> LinkReturn:
     """Verify a return (R1, R2), consume its Link attempt, then ask Codat what really happened
-    (R3). Every refusal happens before anything is written.
+    (R3). Every refusal happens before anything is written, but for the loser of two
+    simultaneous state-less returns (below).
 
     A `state` names its attempt, and a wrong one is refused: it is never a reason to look
     elsewhere. Without a state (Codat may not carry it from a connection's `linkUrl`,
@@ -415,6 +416,13 @@ def link_return_complete(
         )
         raise LinkReturnRefused("connectionId does not match")
 
+    if superseded:
+        # Closed before the attempt itself, which decides: a concurrent state-less return that
+        # reads the open attempts after this line finds only `attempt`, and only one of the two
+        # can consume that. (The loser may close these too; the winner would have.)
+        LinkAttempt.objects.filter(pk__in=[a.pk for a in superseded], used_at__isnull=True).update(
+            used_at=now
+        )
     consumed = LinkAttempt.objects.filter(pk=attempt.pk, used_at__isnull=True).update(
         used_at=now,
         status_code=status_code,
@@ -423,10 +431,6 @@ def link_return_complete(
     )
     if not consumed:  # a concurrent request used it first
         raise LinkReturnRefused("state already used")
-    if superseded:
-        LinkAttempt.objects.filter(pk__in=[a.pk for a in superseded], used_at__isnull=True).update(
-            used_at=now
-        )
     attempt.refresh_from_db()
 
     confirmed = connection_refresh(connection=connection)
