@@ -437,7 +437,7 @@ def link_return_complete(
     return LinkReturn(attempt=attempt, connection=connection, confirmed=confirmed)
 
 
-def _attempt_for_state(*, user: AbstractBaseUser, state: str) -> LinkAttempt:
+def _attempt_for_state(*, user: User, state: str) -> LinkAttempt:
     # The state alone finds the attempt, in whichever company it is, so that a state used by
     # the wrong user is refused *and* logged with the tenant it belongs to (T4).
     attempt = (
@@ -460,7 +460,7 @@ def _attempt_for_state(*, user: AbstractBaseUser, state: str) -> LinkAttempt:
 
 
 def _attempt_for_ids(
-    *, user: AbstractBaseUser, company_id: str, connection_id: str | None, now: datetime
+    *, user: User, company_id: str, connection_id: str | None, now: datetime
 ) -> tuple[LinkAttempt, list[LinkAttempt]]:
     """The attempt a state-less return belongs to, and the other open ones it makes moot.
 

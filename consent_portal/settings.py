@@ -82,8 +82,9 @@ CODAT_WEBHOOK_SECRETS = env(
 ).split()
 # Webhook bodies above this size are refused before verification (B2).
 CODAT_WEBHOOK_MAX_BODY_BYTES = env.int("CODAT_WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
-# The redirect URL to paste into Codat's portal (Settings > Auth flow > Redirects). Codat fills
-# the placeholders; our own `state` travels through `{state}` as a custom Link URL parameter.
+# The redirect URL Codat sends customers back to (Settings > Auth flow > Redirects). Codat fills
+# the placeholders; our own `state` travels through `{state}` as a custom Link URL parameter
+# when Codat carries it; when it does not, the return is matched by companyId and connectionId.
 CODAT_REDIRECT_URL_TEMPLATE = (
     f"{SITE_URL}/connections/return/?state={{state}}&companyId={{companyId}}"
     "&connectionId={connectionId}&platform={platform}&statusCode={statusCode}"
