@@ -76,6 +76,10 @@ class Connection(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING_AUTH)
     created_at = models.DateTimeField(default=timezone.now)
     linked_at = models.DateTimeField(null=True, blank=True)
+    # When the customer last authorised this connection at their bank or provider: every move
+    # into Linked, the first link and each reconnect after Deauthorized or Unlinked alike.
+    # Open Banking's 90 days run from here (the consents' banking clock reads it).
+    authorised_at = models.DateTimeField(null=True, blank=True, editable=False)
     last_sync = models.DateTimeField(null=True, blank=True)
     status_changed_at = models.DateTimeField(default=timezone.now)
     deleted_at = models.DateTimeField(null=True, blank=True)

@@ -185,8 +185,11 @@ def connection_status_apply(connection: Connection, codat: codat_types.Connectio
         # What Codat says now outranks any webhook generated before now (W6).
         connection.status_event_at = max(filter(None, [connection.status_event_at, now]))
         changed = True
-        if codat.status == Connection.Status.LINKED and connection.linked_at is None:
-            connection.linked_at = now
+        if codat.status == Connection.Status.LINKED:
+            # Becoming Linked is always an authorisation by the customer, a reconnect too.
+            connection.authorised_at = now
+            if connection.linked_at is None:
+                connection.linked_at = now
     if codat.last_sync and codat.last_sync != connection.last_sync:
         connection.last_sync = codat.last_sync
         changed = True

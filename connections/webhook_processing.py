@@ -157,6 +157,7 @@ def _connection_status_change(
             "status",
             "status_changed_at",
             "linked_at",
+            "authorised_at",
             "last_sync",
             "last_error",
             "status_event_at",
