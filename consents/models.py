@@ -17,9 +17,13 @@ from django.utils import timezone
 from codat.types import source_type_of
 from companies.models import Company
 from companies.scoping import CompanyScopedManager
+from connections.models import Connection, SourceType
 from consents.data_types import describe
 
 BANKING_CONSENT_PERIOD = timedelta(days=90)
+# The name under which ConsentQuerySet.with_banking_clock() puts each consent's bank
+# authorisation on it, so that a page listing consents asks once, not once per consent.
+_BANK_AUTHORISED_AT = "linked_bank_authorised_at"
 
 
 class ImmutableRecordError(Exception):
@@ -143,6 +147,29 @@ class ConsentQuerySet(models.QuerySet):
     def for_company(self, company: Company) -> ConsentQuerySet:
         return self.filter(company=company)
 
+    def with_banking_clock(self) -> ConsentQuerySet:
+        """Each consent with its company's bank authorisation (see Consent.bank_authorised_at)
+        read in the same query."""
+        return self.annotate(
+            **{
+                _BANK_AUTHORISED_AT: models.Subquery(
+                    _linked_bank_authorisations(company=models.OuterRef("company")).values(
+                        "authorised_at"
+                    )[:1]
+                )
+            }
+        )
+
+
+def _linked_bank_authorisations(*, company) -> models.QuerySet:
+    """The company's Linked bank connections, the longest-authorised first."""
+    return Connection.objects.filter(
+        company=company,
+        source_type=SourceType.BANKING,
+        status=Connection.Status.LINKED,
+        authorised_at__isnull=False,
+    ).order_by("authorised_at")
+
 
 class Consent(models.Model):
     """The current decision for one company × product. History lives in ConsentEvent."""
@@ -170,8 +197,8 @@ class Consent(models.Model):
         null=True,
         blank=True,
     )
-    # Our own Open Banking clock (UK rule since 2022): bank data may be used for 90 days from
-    # the grant or the last reconfirmation; then its use pauses until the customer says yes.
+    # When the customer last said yes to this consent's bank data: the grant, then each
+    # "Yes, keep sharing". One of the two starts of the banking clock (banking_expires_at).
     banking_confirmed_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -195,11 +222,46 @@ class Consent(models.Model):
     def banking_data_types(self) -> list[str]:
         return [t for t in self.data_types if source_type_of(t) == "Banking"]
 
+    # --- the Open Banking clock ---------------------------------------------------------------
+    #
+    # Open Banking's 90 days run from the customer's authorisation at the bank, and since 2022
+    # UK rules also let us, the third party, reconfirm with the customer instead of sending
+    # them back to the bank. So the clock restarts at whichever came last:
+    # - the customer's own yes to us: the grant or a "Yes, keep sharing" (banking_confirmed_at);
+    # - an authorisation at the bank: linking or reconnecting a bank connection.
+    # Bank data flows from every Linked bank connection the company has, so the one authorised
+    # longest ago decides: past its 90 days, the bank data is paused (for all of them) until
+    # the customer reconfirms or reconnects it. With no bank connection Linked, the customer's
+    # own yes alone sets the date.
+
     @property
-    def banking_expires_at(self):
+    def bank_authorised_at(self):
+        """The earliest latest-authorisation among the company's Linked bank connections;
+        None when none is Linked."""
+        if _BANK_AUTHORISED_AT not in self.__dict__:
+            self.__dict__[_BANK_AUTHORISED_AT] = (
+                _linked_bank_authorisations(company=self.company_id)
+                .values_list("authorised_at", flat=True)
+                .first()
+            )
+        return self.__dict__[_BANK_AUTHORISED_AT]
+
+    def refresh_from_db(self, *args, **kwargs) -> None:
+        # The bank's authorisation may have moved on too (a reconnect): read it again.
+        self.__dict__.pop(_BANK_AUTHORISED_AT, None)
+        super().refresh_from_db(*args, **kwargs)
+
+    @property
+    def banking_clock_started_at(self):
         if not self.banking_data_types:
             return None
-        return (self.banking_confirmed_at or self.granted_at) + BANKING_CONSENT_PERIOD
+        starts = [self.banking_confirmed_at or self.granted_at, self.bank_authorised_at]
+        return max(start for start in starts if start is not None)
+
+    @property
+    def banking_expires_at(self):
+        started = self.banking_clock_started_at
+        return None if started is None else started + BANKING_CONSENT_PERIOD
 
     def banking_lapsed(self, now=None) -> bool:
         expires = self.banking_expires_at

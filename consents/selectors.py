@@ -25,6 +25,7 @@ def allowed_data_types(company: Company) -> frozenset[str]:
     for consent in (
         Consent.objects.for_company(company)
         .active()
+        .with_banking_clock()
         .only("data_types", "granted_at", "banking_confirmed_at")
     ):
         # A lapsed banking clock pauses the bank's data, not the rest of the consent.
@@ -135,14 +136,17 @@ def linked_source_types(company: Company) -> set[str]:
 def product_statuses(company: Company) -> list[ProductStatus]:
     """Each active product and where this company stands with it: three queries in all."""
     consents = {
-        c.product_id: c for c in Consent.objects.for_company(company).select_related("text")
+        c.product_id: c
+        for c in Consent.objects.for_company(company).with_banking_clock().select_related("text")
     }
     linked = linked_source_types(company)
     return [_status(p, consents.get(p.pk), linked) for p in Product.objects.active()]
 
 
 def product_status(company: Company, product: Product) -> ProductStatus:
-    consent = Consent.objects.for_company(company).filter(product=product).first()
+    consent = (
+        Consent.objects.for_company(company).with_banking_clock().filter(product=product).first()
+    )
     return _status(product, consent, linked_source_types(company))
 
 
@@ -211,6 +215,9 @@ def banking_consents_needing_reconfirmation(company: Company, *, within=None) ->
     horizon = timezone.now() + (within or timedelta(days=7))
     return [
         c
-        for c in Consent.objects.for_company(company).active().select_related("product")
+        for c in Consent.objects.for_company(company)
+        .active()
+        .with_banking_clock()
+        .select_related("product")
         if c.banking_expires_at is not None and c.banking_expires_at <= horizon
     ]

@@ -41,6 +41,7 @@ from connections.services import (
 from consents import selectors
 from consents.data_types import describe
 from consents.models import (
+    BANKING_CONSENT_PERIOD,
     CodatSyncState,
     Consent,
     ConsentEvent,
@@ -479,12 +480,29 @@ def consent_reconfirm(*, consent: Consent, actor: User, meta: RequestMeta) -> Co
 def banking_reminders_send(*, now=None) -> dict[str, int]:
     """Remind 7 days and 1 day before a banking clock ends; when it ends, pause the bank's data
     (record an expiry, tell Codat) and say so. Each notice goes once per clock cycle, so this is
-    safe to run every hour."""
+    safe to run every hour. A clock restarted by a reconnect at the bank resumes the bank's
+    data at Codat here too, since no consent decision did."""
     now = now or timezone.now()
     sent = {kind: 0 for kind in ConsentReminder.Kind.values}
-    for consent in Consent.objects.active().select_related("company", "product", "text"):
-        expires = consent.banking_expires_at
-        if expires is None or expires - now > timedelta(days=7):
+    resume: dict[object, Company] = {}
+    consents = (
+        Consent.objects.active()
+        .with_banking_clock()
+        .select_related("company", "product", "text")
+        .prefetch_related("reminders")
+    )
+    for consent in consents:
+        started = consent.banking_clock_started_at
+        if started is None:
+            continue
+        expires = started + BANKING_CONSENT_PERIOD
+        reminders = list(consent.reminders.all())
+        paused_before = any(
+            r.kind == ConsentReminder.Kind.LAPSED and r.sent_at < started for r in reminders
+        )
+        if expires > now and paused_before:
+            resume[consent.company_id] = consent.company
+        if expires - now > timedelta(days=7):
             continue
         if expires <= now:
             kind = ConsentReminder.Kind.LAPSED
@@ -492,6 +510,11 @@ def banking_reminders_send(*, now=None) -> dict[str, int]:
             kind = ConsentReminder.Kind.DAY
         else:
             kind = ConsentReminder.Kind.WEEK
+        # Once per cycle, even if its end moved within the cycle: a bank connection that
+        # expires at the bank hands the clock to the next one, or back to the consent's own
+        # date, which must not pause (or remind) a second time.
+        if any(r.kind == kind and r.sent_at >= started for r in reminders):
+            continue
         with transaction.atomic():
             _, created = ConsentReminder.objects.get_or_create(
                 consent=consent, kind=kind, expires_at=expires, defaults={"sent_at": now}
@@ -520,7 +543,22 @@ def banking_reminders_send(*, now=None) -> dict[str, int]:
             )
             transaction.on_commit(notice.send)
         sent[kind] += 1
+    sent["resumed"] = sum(_banking_resume(company=company) for company in resume.values())
     return sent
+
+
+def _banking_resume(*, company: Company) -> bool:
+    """Tell Codat to fetch bank data again that a lapsed clock paused and a reconnect at the
+    bank has since restarted (a "Yes, keep sharing" does this itself). True if it had to."""
+    state = CodatSyncState.objects.filter(company=company).first()
+    if state is None or not set(selectors.allowed_data_types(company)) - set(
+        state.desired_data_types
+    ):
+        return False
+    with transaction.atomic():
+        codat_sync_settings_changed(company=company)
+    logger.info("Bank data resumed at Codat for company %s after a reconnect", company.pk)
+    return True
 
 
 @dataclass(frozen=True)

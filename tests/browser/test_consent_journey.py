@@ -412,6 +412,10 @@ def test_keep_sharing_bank_data_restarts_the_90_day_clock(page: Page, live_site)
     consent = Consent.objects.get(product__slug="lending")
     confirmed = timezone.now() - timedelta(days=85)
     Consent.objects.filter(pk=consent.pk).update(banking_confirmed_at=confirmed)
+    # The clock runs from the bank's authorisation too: 85 days ago as well.
+    Connection.objects.filter(company=consent.company, source_type="Banking").update(
+        authorised_at=confirmed
+    )
     ends = confirmed + timedelta(days=90)
 
     page.goto("/")
