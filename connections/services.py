@@ -13,7 +13,7 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from django.conf import settings
@@ -588,54 +588,104 @@ def connection_disconnect(*, connection: Connection, actor: User) -> None:
 # progress page asks Codat itself; at most once per POLL_INTERVAL per connection.
 WEBHOOK_QUIET = timedelta(seconds=15)
 POLL_INTERVAL_SECONDS = 10
+# Pull operations asked for per page when reading one connection's history.
+PULL_OPERATIONS_PAGE_SIZE = 500
 
 
 def sync_progress_current(
     *, connection: Connection, data_types: Sequence[DataTypeLabel]
 ) -> SyncProgress:
     """The connection's progress on `data_types` (what the caller expects it to read), topped up
-    from Codat's dataStatus if webhooks are late."""
+    from this connection's pull operations at Codat if webhooks are late (or never come)."""
     progress = sync_progress(connection, data_types)
     if progress.done or not connection.is_linked:
         return progress
-    quiet_since = progress.last_update or connection.linked_at or connection.status_changed_at
+    quiet_since = (
+        progress.last_update
+        or connection.authorised_at
+        or connection.linked_at
+        or connection.status_changed_at
+    )
     if timezone.now() - quiet_since < WEBHOOK_QUIET:
         return progress
-    if not cache.add(f"datastatus-poll:{connection.pk}", 1, POLL_INTERVAL_SECONDS):
+    if not cache.add(f"pull-operations-poll:{connection.pk}", 1, POLL_INTERVAL_SECONDS):
         return progress
-    if data_status_refresh(connection=connection):
+    if pull_operations_refresh(connection=connection):
         progress = sync_progress(connection, data_types)
     return progress
 
 
-def data_status_refresh(*, connection: Connection, client: CodatClient | None = None) -> bool:
-    """Read Codat's dataStatus (company-wide, per data type) into the connection's DataSync
-    rows for its kind of data. Never rolls a row back past a newer webhook (W6)."""
+def pull_operations_refresh(*, connection: Connection, client: CodatClient | None = None) -> bool:
+    """Read this connection's newest pull operation per data type into its DataSync rows.
+
+    Codat's dataStatus is company-wide, so two connections of one kind would show the same
+    progress; a pull operation names its connection (docs/codat.md §6.5). Never rolls a row
+    back past a newer webhook (W6). False if Codat could not answer.
+    """
     if client is None:
         with get_client() as own_client:
-            return data_status_refresh(connection=connection, client=own_client)
+            return pull_operations_refresh(connection=connection, client=own_client)
     try:
-        statuses = client.get_data_status(str(connection.company.codat_company_id))
+        newest = _newest_pull_operations(connection=connection, client=client)
     except CodatError as exc:
-        logger.info("Could not read dataStatus for %s: %s", connection.id, exc)
+        logger.info("Could not read pull operations for %s: %s", connection.id, exc)
         return False
     now = timezone.now()
     with transaction.atomic():
-        for data_type, status in statuses.items():
-            if source_type_of(data_type) != connection.source_type or not status.current_status:
+        for data_type, operation in newest.items():
+            if source_type_of(data_type) != connection.source_type or not operation.status:
                 continue
+            succeeded_at = (
+                operation.completed or now if operation.status == DataSync.Status.COMPLETE else None
+            )
             sync, created = DataSync.objects.select_for_update().get_or_create(
                 connection=connection,
                 data_type=data_type,
-                defaults={"status": status.current_status, "last_event_at": now},
+                defaults={
+                    "status": operation.status,
+                    "last_event_at": now,
+                    "last_success_at": succeeded_at,
+                },
             )
-            if not created and sync.last_event_at < now and sync.status != status.current_status:
-                sync.status = status.current_status
+            if not created and sync.last_event_at < now and sync.status != operation.status:
+                sync.status = operation.status
                 sync.last_event_at = now
-                if status.current_status == "Complete":
-                    sync.last_success_at = status.last_successful_sync or now
+                sync.last_success_at = succeeded_at or sync.last_success_at
                 sync.save()
     return True
+
+
+def _newest_pull_operations(
+    *, connection: Connection, client: CodatClient
+) -> dict[str, codat_types.PullOperation]:
+    """The connection's newest pull operation per data type, by when it was requested.
+
+    Codat does not document the order of its history, so every page is read."""
+    codat_company_id = str(connection.company.codat_company_id)
+    connection_id = str(connection.codat_connection_id)
+    newest: dict[str, codat_types.PullOperation] = {}
+    page_number = 1
+    while True:
+        page = client.list_pull_operations(
+            codat_company_id,
+            page=page_number,
+            page_size=PULL_OPERATIONS_PAGE_SIZE,
+            query=f"connectionId={connection_id}",
+        )
+        for operation in page.results:
+            if operation.connection_id.lower() != connection_id:
+                continue  # Codat filtered already; a row for another connection is not ours
+            known = newest.get(operation.data_type)
+            if known is None or _requested(operation) > _requested(known):
+                newest[operation.data_type] = operation
+        # An empty page ends the walk whatever totalResults claims.
+        if not page.results or not page.has_next:
+            return newest
+        page_number += 1
+
+
+def _requested(operation: codat_types.PullOperation) -> datetime:
+    return operation.requested or datetime.min.replace(tzinfo=UTC)
 
 
 # --- reconciliation: repairing what missed webhooks left stale --------------------------------
@@ -645,7 +695,8 @@ def codat_reconcile(*, company: Company, client: CodatClient | None = None) -> l
     """Bring one company's connections and sync states in line with what Codat says now.
 
     Returns a line per change. Connections Codat no longer has become `Deleted`; the rest take
-    Codat's status; data types take Codat's dataStatus (never rolling back a newer webhook).
+    Codat's status; each Linked connection's data types take its own newest pull operations
+    (never rolling back a newer webhook).
     """
     if client is None:
         with get_client() as own_client:
@@ -673,7 +724,7 @@ def codat_reconcile(*, company: Company, client: CodatClient | None = None) -> l
     for connection in Connection.objects.for_company(company).filter(
         status=Connection.Status.LINKED
     ):
-        data_status_refresh(connection=connection, client=client)
+        pull_operations_refresh(connection=connection, client=client)
     for sync in DataSync.objects.filter(connection__company=company).select_related("connection"):
         if syncs_before.get(sync.id) != sync.status:
             changes.append(

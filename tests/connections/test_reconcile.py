@@ -34,15 +34,38 @@ def test_reconcile_applies_codat_status_deletions_and_data_status(
             path=f"/companies/{codat_id}/connections",
         ),
     )
-    fake_codat.get(f"/companies/{codat_id}/dataStatus").respond(
-        200, json={"profitAndLoss": {"dataType": "profitAndLoss", "currentStatus": "Complete"}}
+    history = fake_codat.get(f"/companies/{codat_id}/data/history").respond(
+        200,
+        json=page(
+            [
+                {
+                    "id": "97d60846-f07a-4d42-b5a0-0bdcc6ebf56b",
+                    "companyId": codat_id,
+                    "connectionId": str(xero.codat_connection_id),
+                    "dataType": "profitAndLoss",
+                    "status": "Complete",
+                    "requested": "2026-11-28T10:51:00Z",
+                    "completed": "2026-11-28T10:52:00Z",
+                    "progress": 100,
+                    "isCompleted": True,
+                    "isErrored": False,
+                }
+            ],
+            path=f"/companies/{codat_id}/data/history",
+        ),
     )
 
     out = reconcile()
 
     bank.refresh_from_db()
     assert bank.status == Connection.Status.DELETED  # Codat no longer has it
-    assert DataSync.objects.get(connection=xero, data_type="profitAndLoss").status == "Complete"
+    synced = DataSync.objects.get(connection=xero, data_type="profitAndLoss")
+    assert synced.status == "Complete"
+    assert synced.last_success_at.isoformat() == "2026-11-28T10:52:00+00:00"
+    # Each connection's own pull operations, not the company-wide dataStatus.
+    assert history.calls.last.request.url.params["query"] == (
+        f"connectionId={xero.codat_connection_id}"
+    )
     assert "Plaid gone at Codat -> Deleted" in out
     assert "Xero profitAndLoss unknown -> Complete" in out
     assert "Reconciled 1 companies: 2 changes, 0 failed." in out  # Other Co has no Codat id

@@ -380,6 +380,30 @@ def test_history_pages_and_filters_with_codats_query(api, bakery, xero, clock):
     assert "isCompleted" in unqueryable.json()["error"]
 
 
+def test_history_filters_one_connections_operations(api, bakery, clock):
+    """Two bank connections of one company: `query=connectionId=…` lists only the one's, each
+    operation naming its connection (what the app's per-connection progress reads)."""
+    sync_settings(bakery, "banking-accounts", "banking-transactions")
+    first = connect(bakery, "qhnd", linked=True)
+    clock.shift(LATER)
+    second = connect(bakery, "suuo", linked=True)
+    path = f"/companies/{bakery.id}/data/history"
+
+    everything = api.get(path).json()
+    only_first = api.get(f"{path}?query=connectionId%3D{first.id}").json()
+    both = api.get(f"{path}?query=connectionId%3D{first.id}%7C%7CconnectionId%3D{second.id}")
+
+    assert {item["connectionId"] for item in everything["results"]} == {
+        str(first.id),
+        str(second.id),
+    }
+    assert only_first["totalResults"] == 2
+    assert {(item["connectionId"], item["status"]) for item in only_first["results"]} == {
+        (str(first.id), "Complete")
+    }
+    assert both.json()["totalResults"] == 4
+
+
 def test_a_pull_operation_of_another_company_is_404(api, bakery, xero):
     from codat_sandbox import services
 
