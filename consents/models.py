@@ -8,7 +8,7 @@ wording are immutable in the ORM (below) and in the database (triggers, migratio
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -235,9 +235,9 @@ class Consent(models.Model):
     # own yes alone sets the date.
 
     @property
-    def bank_authorised_at(self):
-        """The earliest latest-authorisation among the company's Linked bank connections;
-        None when none is Linked."""
+    def bank_authorised_at(self) -> datetime | None:
+        """When the company's longest-authorised Linked bank connection was last authorised at
+        the bank; None when no bank connection is Linked."""
         if _BANK_AUTHORISED_AT not in self.__dict__:
             self.__dict__[_BANK_AUTHORISED_AT] = (
                 _linked_bank_authorisations(company=self.company_id)
@@ -252,14 +252,14 @@ class Consent(models.Model):
         super().refresh_from_db(*args, **kwargs)
 
     @property
-    def banking_clock_started_at(self):
+    def banking_clock_started_at(self) -> datetime | None:
         if not self.banking_data_types:
             return None
         starts = [self.banking_confirmed_at or self.granted_at, self.bank_authorised_at]
         return max(start for start in starts if start is not None)
 
     @property
-    def banking_expires_at(self):
+    def banking_expires_at(self) -> datetime | None:
         started = self.banking_clock_started_at
         return None if started is None else started + BANKING_CONSENT_PERIOD
 
