@@ -160,7 +160,7 @@ class CodatClient(BaseClient):
             lambda page: self.list_integrations(page=page, page_size=ALL_PAGES_SIZE, query=query)
         )
 
-    # --- Data: sync settings, refresh, status ---------------------------------------------
+    # --- Data: sync settings, refresh, status, pull history ----------------------------------
 
     # Codat: set-company-syncSettings (POST /companies/{companyId}/syncSettings)
     def set_sync_settings(self, company_id: str, settings: Sequence[SyncSetting]) -> None:
@@ -207,6 +207,25 @@ class CodatClient(BaseClient):
     def get_data_status(self, company_id: str) -> dict[str, DataStatus]:
         return self._call(
             "GET", f"/companies/{_seg(company_id)}/dataStatus", parse=parse_data_statuses
+        )
+
+    # Codat: list-pull-operations (GET /companies/{companyId}/data/history)
+    def list_pull_operations(
+        self,
+        company_id: str,
+        *,
+        page: int = 1,
+        page_size: int = 100,
+        query: str | None = None,
+    ) -> Page[PullOperation]:
+        params: dict[str, str | int] = {"page": page, "pageSize": page_size}
+        if query is not None:
+            params["query"] = query
+        return self._call(
+            "GET",
+            f"/companies/{_seg(company_id)}/data/history",
+            params=params,
+            parse=page_of(parse_pull_operation),
         )
 
     # --- The consent gate ------------------------------------------------------------------

@@ -239,3 +239,29 @@ def test_the_data_type_keys_are_the_specs_enum():
     enum = load_spec()["components"]["schemas"]["DataStatus"]["properties"]["dataType"]["enum"]
 
     assert list(DATA_TYPES) == enum
+
+
+def test_list_pull_operations_sends_paging_and_query_and_reads_the_page(respx_mock):
+    route = respx_mock.get(f"/companies/{COMPANY_ID}/data/history").respond(
+        200, json=payload("pull_operations_page")
+    )
+
+    page = make_client().list_pull_operations(
+        COMPANY_ID, page=1, page_size=1, query="dataType=invoices"
+    )
+
+    params = route.calls.last.request.url.params
+    assert (params["page"], params["pageSize"], params["query"]) == ("1", "1", "dataType=invoices")
+    assert [operation.id for operation in page.results] == [DATASET_ID]
+    assert page.total_results == 3
+    assert page.has_next is True
+
+
+def test_list_pull_operations_without_a_query_sends_none(respx_mock):
+    route = respx_mock.get(f"/companies/{COMPANY_ID}/data/history").respond(
+        200, json=payload("pull_operations_page")
+    )
+
+    make_client().list_pull_operations(COMPANY_ID)
+
+    assert "query" not in route.calls.last.request.url.params
