@@ -1,5 +1,6 @@
-"""Repair what missed webhooks left stale: read every company's connections and data status
-from Codat and apply them. Prints each change; safe to run at any time."""
+"""Repair what missed webhooks left stale: read every company's connections, and each linked
+connection's pull operations, from Codat and apply them. Prints each change; safe to run at any
+time."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from consents.notifications import access_notices_send
 
 
 class Command(BaseCommand):
-    help = "Read every company's connections and data status from Codat and repair our copy."
+    help = "Read every company's connections and their pull operations from Codat; repair our copy."
 
     @scopes_disabled()  # works across every company
     def handle(self, *args, **options) -> None:
