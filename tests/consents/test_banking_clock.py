@@ -235,7 +235,7 @@ def test_reminders_and_the_pause_follow_the_bank_authorisation(
         assert "1-day reminders: 1" in run_reminders(at(99, hours=1))
         paused = run_reminders(at(100, minutes=5))
 
-    assert "7-day reminders: 0; 1-day reminders: 0; paused: 0." in on_day_90
+    assert "7-day reminders: 0; 1-day reminders: 0; paused: 0; resumed after a reconnect: 0." in on_day_90
     with time_machine.travel(at(99, hours=23)):
         assert "banking-transactions" in allowed_data_types(acme)
     assert "paused: 1" in paused
@@ -266,7 +266,7 @@ def test_the_bank_expiring_after_the_pause_does_not_pause_it_again(
     with django_capture_on_commit_callbacks(execute=True):
         again = run_reminders(at(100, hours=3))
 
-    assert "7-day reminders: 0; 1-day reminders: 0; paused: 0." in again
+    assert "7-day reminders: 0; 1-day reminders: 0; paused: 0; resumed after a reconnect: 0." in again
     assert ConsentEvent.objects.filter(action="expire").count() == 1
     assert mail.outbox == []
 
@@ -291,9 +291,11 @@ def test_a_reconnect_after_the_pause_resumes_the_bank_data_at_codat(
     with time_machine.travel(at(102, hours=1)):
         assert "banking-transactions" in allowed_data_types(acme)  # the gate opens at once
     with django_capture_on_commit_callbacks(execute=True):
-        run_reminders(at(102, hours=1))
-        run_reminders(at(102, hours=2))
+        resumed = run_reminders(at(102, hours=1))
+        again = run_reminders(at(102, hours=2))
 
+    assert "resumed after a reconnect: 1." in resumed
+    assert "resumed after a reconnect: 0." in again
     state.refresh_from_db()
     assert "banking-transactions" in state.desired_data_types and state.pending
     assert applied == [{"company_id": acme.pk}]  # once, not every hour

@@ -19,5 +19,5 @@ class Command(BaseCommand):
         sent = banking_reminders_send()
         self.stdout.write(
             f"7-day reminders: {sent['7d']}; 1-day reminders: {sent['1d']}; "
-            f"paused: {sent['lapsed']}."
+            f"paused: {sent['lapsed']}; resumed after a reconnect: {sent['resumed']}."
         )
