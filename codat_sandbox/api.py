@@ -31,25 +31,31 @@ from .errors import (
     dataset_not_found,
     integration_not_found,
 )
-from .integrations import Integration, all_integrations, get_integration
-from .models import SandboxCompany, SandboxConnection, SandboxDataset
+from .integrations import SANDBOX_CLIENT_ID, Integration, all_integrations, get_integration
+from .models import SandboxCompany, SandboxConnection, SandboxDataset, SandboxWebhookConsumer
 from .querying import filter_and_order, paged_body, parse_paging, parse_tags_filter, tags_match
 from .serializers import (
     branding_json,
+    client_sync_settings_json,
     company_json,
     company_sync_settings_json,
     connection_json,
     data_statuses_json,
     integration_json,
+    profile_json,
     pull_operation_json,
+    webhook_consumer_json,
 )
 from .validation import (
+    clean_client_sync_settings_body,
     clean_company_name,
     clean_data_type,
     clean_description,
     clean_platform_key,
+    clean_profile_body,
     clean_sync_settings_body,
     clean_tags,
+    clean_webhook_consumer_body,
     read_json_object,
 )
 
@@ -353,13 +359,21 @@ def set_sync_settings(request: HttpRequest, company_id: str) -> HttpResponse:
     return _empty(204)
 
 
+def _company_now(company_id: str) -> SandboxCompany:
+    """The company, its scheduled refreshes that fell due since it was last looked at written
+    first (syncs.run_due_schedules), as Codat's scheduler would have run them."""
+    company = _company(company_id)
+    syncs.run_due_schedules(company=company)
+    return company
+
+
 def refresh_data_type(request: HttpRequest, company_id: str, data_type: str) -> HttpResponse:
     """refresh-data-type: 200 with the (first) new pull operation.
 
     `?connectionId=` limits the refresh to that connection (404 if it is not the company's).
     """
     data_type = clean_data_type(data_type)
-    company = _company(company_id)
+    company = _company_now(company_id)
     connection = None
     raw_connection_id = request.GET.get("connectionId", "")
     if raw_connection_id:
@@ -375,19 +389,19 @@ def refresh_data_type(request: HttpRequest, company_id: str, data_type: str) -> 
 
 def refresh_company_data(request: HttpRequest, company_id: str) -> HttpResponse:
     """refresh-company-data: queues the first-link types over every Linked connection; 204."""
-    syncs.queue_all(company=_company(company_id))
+    syncs.queue_all(company=_company_now(company_id))
     return _empty(204)
 
 
 def get_data_status(request: HttpRequest, company_id: str) -> HttpResponse:
-    company = _company(company_id)
+    company = _company_now(company_id)
     return _json(data_statuses_json(company.datasets.all(), timezone.now()))
 
 
 def list_pull_operations(request: HttpRequest, company_id: str) -> HttpResponse:
     """list-pull-operations: paged, newest first unless `orderBy` says otherwise."""
     paging = parse_paging(request)
-    company = _company(company_id)
+    company = _company_now(company_id)
     now = timezone.now()
     records = [
         pull_operation_json(dataset, now)
@@ -407,12 +421,65 @@ def list_pull_operations(request: HttpRequest, company_id: str) -> HttpResponse:
 
 
 def get_pull_operation(request: HttpRequest, company_id: str, dataset_id: str) -> HttpResponse:
-    company = _company(company_id)
+    company = _company_now(company_id)
     pk = _parse_uuid(dataset_id)
     dataset = SandboxDataset.objects.filter(pk=pk, company=company).first() if pk else None
     if dataset is None:
         raise dataset_not_found(dataset_id)
     return _json(pull_operation_json(dataset, timezone.now()))
+
+
+# --- the client's account: profile, client-wide sync settings, webhook consumers ----------
+
+
+def get_profile(request: HttpRequest) -> HttpResponse:
+    """get-profile: a fresh account has no redirect URL (an empty `redirectUrl`)."""
+    return _json(profile_json(services.profile_get()))
+
+
+def update_profile(request: HttpRequest) -> HttpResponse:
+    """update-profile (PUT): every field replaced; 200 with the profile."""
+    profile = services.profile_replace(**clean_profile_body(read_json_object(request)))
+    return _json(profile_json(profile))
+
+
+def get_client_sync_settings(request: HttpRequest) -> HttpResponse:
+    """get-profile-syncSettings: every data type, Codat's default where the client set none."""
+    return _json(client_sync_settings_json())
+
+
+def set_client_sync_settings(request: HttpRequest) -> HttpResponse:
+    """update-profile-syncSettings: the body replaces the client-wide settings; 204."""
+    settings_input, overrides_defaults = clean_client_sync_settings_body(
+        read_json_object(request), client_id=SANDBOX_CLIENT_ID
+    )
+    syncs.client_sync_settings_replace(
+        settings=settings_input, overrides_defaults=overrides_defaults
+    )
+    return _empty(204)
+
+
+def list_webhook_consumers(request: HttpRequest) -> HttpResponse:
+    """list-webhook-consumers: `{"results": [...]}`, not the paged envelope."""
+    consumers = SandboxWebhookConsumer.objects.all()
+    return _json({"results": [webhook_consumer_json(consumer) for consumer in consumers]})
+
+
+def create_webhook_consumer(request: HttpRequest) -> HttpResponse:
+    """create-webhook-consumer: 201 with the consumer (its signing secret is not returned)."""
+    consumer = services.webhook_consumer_create(
+        **clean_webhook_consumer_body(read_json_object(request))
+    )
+    return _json(webhook_consumer_json(consumer), status=201)
+
+
+def delete_webhook_consumer(request: HttpRequest, webhook_id: str) -> HttpResponse:
+    pk = _parse_uuid(webhook_id)
+    consumer = SandboxWebhookConsumer.objects.filter(pk=pk).first() if pk else None
+    if consumer is None:
+        raise CodatApiError(404, f"No webhook consumer was found with ID {webhook_id}")
+    services.webhook_consumer_delete(consumer=consumer)
+    return _empty(204)
 
 
 # --- integrations --------------------------------------------------------------------------
@@ -469,6 +536,12 @@ data_all = endpoint({"POST": refresh_company_data})
 data_status = endpoint({"GET": get_data_status})
 data_history = endpoint({"GET": list_pull_operations})
 data_history_item = endpoint({"GET": get_pull_operation})
+profile = endpoint({"GET": get_profile, "PUT": update_profile})
+profile_sync_settings = endpoint(
+    {"GET": get_client_sync_settings, "POST": set_client_sync_settings}
+)
+webhook_consumers = endpoint({"GET": list_webhook_consumers, "POST": create_webhook_consumer})
+webhook_consumer = endpoint({"DELETE": delete_webhook_consumer})
 integrations = endpoint({"GET": list_integrations})
 integration = endpoint({"GET": get_integration_view})
 integration_branding = endpoint({"GET": get_integration_branding})
@@ -489,5 +562,9 @@ __all__ = [
     "integration_branding",
     "integrations",
     "not_found",
+    "profile",
+    "profile_sync_settings",
     "sync_settings",
+    "webhook_consumer",
+    "webhook_consumers",
 ]

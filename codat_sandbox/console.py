@@ -160,7 +160,7 @@ def console(request: HttpRequest) -> HttpResponse:
             "outbox": outbox,
             "pending": pending,
             "held": webhooks.is_held(),
-            "webhook_url": webhooks.webhook_url(),
+            "consumers": webhooks.consumers(),
             "faults": faults.active_faults(),
             "fault_form": FaultForm(),
             "messages": messages.get_messages(request),

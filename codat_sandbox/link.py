@@ -2,8 +2,13 @@
 
 Real Codat sends the customer to the platform's own consent screen and then to the client's
 redirect URL. Here one page plays the platform: the customer picks an outcome, the connection
-changes as Codat's would, and the browser is sent through `CODAT_REDIRECT_URL_TEMPLATE` with
-every placeholder filled.
+changes as Codat's would, and the browser is sent through the redirect URL template of the
+client's profile (`PUT /profile`) with every placeholder filled; with none set, the session ends
+on the sandbox's own "finished" page, as it does on Codat's (docs/codat.md §4).
+
+Custom Link URL parameters (the app's `state`) fill custom placeholders only with
+CODAT_SANDBOX_CUSTOM_PARAMS=pass. The default, `drop`, leaves them empty: the reading of Codat's
+docs under which an app must not depend on them coming back.
 
 Pages are rendered without the project's context processors: the sandbox is "another site" and
 must not read the app's tables, even for a header.
@@ -56,9 +61,15 @@ def _parse_uuid(raw: str) -> uuid.UUID | None:
         return None
 
 
+CUSTOM_PARAMS_PASS = "pass"
+
+
 def _custom_params(request: HttpRequest) -> dict[str, str]:
-    # Anything appended to the Link URL (our `state`) may fill a custom placeholder. With a
-    # parameter repeated, the last value wins, as Django's QueryDict does.
+    # Anything appended to the Link URL (our `state`) may fill a custom placeholder, when the
+    # sandbox is told to carry them. With a parameter repeated, the last value wins, as
+    # Django's QueryDict does.
+    if getattr(settings, "CODAT_SANDBOX_CUSTOM_PARAMS", "drop") != CUSTOM_PARAMS_PASS:
+        return {}
     return {name: request.GET.get(name, "") for name in request.GET}
 
 
@@ -67,6 +78,8 @@ def redirect_url_for(
     integration: Integration,
     outcome: services.LinkOutcome,
     custom: dict[str, str],
+    *,
+    template: str,
 ) -> str:
     reserved = {
         "clientId": SANDBOX_CLIENT_ID,
@@ -85,9 +98,7 @@ def redirect_url_for(
         # Xero and QuickBooks Online report the company's name as the platform knows it; the
         # simulated platform knows it by the sandbox company's name.
         reserved["data.company.companyName"] = connection.company.name
-    return fill_redirect_template(
-        settings.CODAT_REDIRECT_URL_TEMPLATE, reserved=reserved, custom=custom
-    )
+    return fill_redirect_template(template, reserved=reserved, custom=custom)
 
 
 @require_http_methods(["GET", "POST"])
@@ -119,8 +130,17 @@ def link_start(request: HttpRequest, company_id: str, connection_id: str) -> Htt
             )
         outcome = choose(connection=connection)
         connection.refresh_from_db()
+        template = services.profile_get().redirect_url
+        if not template:
+            return render_page(
+                request,
+                "codat_sandbox/link_finished.html",
+                {"connection": connection, "integration": integration, "outcome": outcome},
+            )
         return HttpResponseRedirect(
-            redirect_url_for(connection, integration, outcome, _custom_params(request))
+            redirect_url_for(
+                connection, integration, outcome, _custom_params(request), template=template
+            )
         )
 
     return render_page(

@@ -58,6 +58,9 @@ class SandboxConnection(models.Model):
     data_connection_errors = models.JSONField(default=list, blank=True)
     # Data types whose next sync over this connection the console has told to fail (FetchError).
     fail_next_sync_data_types = models.JSONField(default=list, blank=True)
+    # When the customer last authorised it: scheduled refreshes of a type never fetched over
+    # this connection count from here (syncs.run_due_schedules).
+    linked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         db_table = "codat_sandbox_connection"
@@ -94,6 +97,70 @@ class SandboxSyncSetting(models.Model):
 
     def __str__(self) -> str:
         return f"{self.data_type} (first link: {self.fetch_on_first_link})"
+
+
+class SandboxProfile(models.Model):
+    """The Codat client's profile (`GET`/`PUT /profile`), one row; absent until first changed.
+
+    A fresh Codat account has no redirect URL, so Link ends on Codat's own page, and its
+    client-wide sync settings are Codat's defaults (timeline.client_sync_settings).
+    """
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1, editable=False)
+    name = models.CharField(max_length=255)
+    logo_url = models.CharField(max_length=2000, blank=True, default="")
+    icon_url = models.CharField(max_length=2000, blank=True, default="")
+    redirect_url = models.CharField(max_length=2000, blank=True, default="")
+    white_list_urls = models.JSONField(default=list, blank=True)
+    confirm_company_name = models.BooleanField(null=True, blank=True)
+    # The `overridesDefaults` last sent to `POST /profile/syncSettings`, echoed back by GET.
+    sync_overrides_defaults = models.BooleanField(default=False)
+
+    class Meta:
+        db_table = "codat_sandbox_profile"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class SandboxClientSyncSetting(models.Model):
+    """One client-wide sync setting (`POST /profile/syncSettings`); a type without a row has
+    Codat's default (timeline.client_sync_settings)."""
+
+    data_type = models.CharField(max_length=64, unique=True)
+    fetch_on_first_link = models.BooleanField()
+    sync_schedule = models.PositiveIntegerField()
+    sync_order = models.PositiveIntegerField()
+    sync_from_utc = models.CharField(max_length=40, blank=True, default="")
+    sync_from_window = models.PositiveIntegerField(null=True, blank=True)
+    months_to_sync = models.PositiveIntegerField(null=True, blank=True)
+    is_locked = models.BooleanField(null=True, blank=True)
+
+    class Meta:
+        db_table = "codat_sandbox_client_sync_setting"
+        ordering = ["sync_order", "data_type"]
+
+    def __str__(self) -> str:
+        return f"{self.data_type} (first link: {self.fetch_on_first_link})"
+
+
+class SandboxWebhookConsumer(models.Model):
+    """A webhook consumer (`POST /webhooks`): an endpoint and the event types it receives."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    url = models.CharField(max_length=2000)
+    event_types = models.JSONField(default=list, blank=True)
+    disabled = models.BooleanField(default=False)
+    company_tags = models.JSONField(default=list, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "codat_sandbox_webhook_consumer"
+        ordering = ["created", "id"]
+        verbose_name = "sandbox webhook consumer"
+
+    def __str__(self) -> str:
+        return f"{self.url} ({', '.join(self.event_types) or 'every event'})"
 
 
 class SandboxDataset(models.Model):
@@ -184,6 +251,10 @@ class SandboxWebhookMessage(models.Model):
     replay_of = models.ForeignKey(
         "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="replays"
     )
+    # The consumers (ids, as text) subscribed to this event when it was written, and those
+    # that have answered 2xx. A message nobody subscribed to is kept but never sent.
+    recipients = models.JSONField(default=list, blank=True)
+    delivered_to = models.JSONField(default=list, blank=True)
 
     class Meta:
         db_table = "codat_sandbox_webhook_message"
@@ -195,6 +266,8 @@ class SandboxWebhookMessage(models.Model):
 
     @property
     def state(self) -> str:
+        if not self.recipients:
+            return "no consumer"
         if self.delivered_at is not None:
             return "delivered"
         if self.failed_at is not None:

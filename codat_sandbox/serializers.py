@@ -16,8 +16,15 @@ from django.urls import reverse
 from django.utils import timezone
 
 from . import timeline
-from .integrations import Integration, get_integration
-from .models import SandboxCompany, SandboxConnection, SandboxDataset, SandboxSyncSetting
+from .integrations import SANDBOX_CLIENT_ID, Integration, get_integration
+from .models import (
+    SandboxCompany,
+    SandboxConnection,
+    SandboxDataset,
+    SandboxProfile,
+    SandboxSyncSetting,
+    SandboxWebhookConsumer,
+)
 
 
 def iso(value: datetime) -> str:
@@ -168,6 +175,39 @@ def company_sync_settings_json(company: SandboxCompany) -> dict[str, Any]:
         "companyId": str(company.id),
         "settings": [sync_setting_json(setting) for setting in settings_rows],
         "overridesDefaults": overrides_defaults,
+    }
+
+
+def client_sync_settings_json() -> dict[str, Any]:
+    return {
+        "clientId": SANDBOX_CLIENT_ID,
+        "settings": [sync_setting_json(setting) for setting in timeline.client_sync_settings()],
+        "overridesDefaults": SandboxProfile.objects.filter(
+            pk=1, sync_overrides_defaults=True
+        ).exists(),
+    }
+
+
+def profile_json(profile: SandboxProfile) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": profile.name}
+    if profile.logo_url:
+        body["logoUrl"] = profile.logo_url
+    if profile.icon_url:
+        body["iconUrl"] = profile.icon_url
+    body["redirectUrl"] = profile.redirect_url
+    body["whiteListUrls"] = list(profile.white_list_urls)
+    if profile.confirm_company_name is not None:
+        body["confirmCompanyName"] = profile.confirm_company_name
+    return body
+
+
+def webhook_consumer_json(consumer: SandboxWebhookConsumer) -> dict[str, Any]:
+    return {
+        "id": str(consumer.id),
+        "url": consumer.url,
+        "eventTypes": list(consumer.event_types),
+        "disabled": consumer.disabled,
+        "companyTags": list(consumer.company_tags),
     }
 
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 from . import syncs, webhooks
 from .errors import SandboxRuleError
 from .integrations import Integration, get_integration
-from .models import SandboxCompany, SandboxConnection
+from .models import SandboxCompany, SandboxConnection, SandboxProfile, SandboxWebhookConsumer
 from .serializers import iso
 
 Status = SandboxConnection.Status
@@ -57,6 +57,74 @@ def company_delete(*, company: SandboxCompany) -> None:
     webhooks.company_event("company.deleted", company)
     webhooks.drop_unsent_reads_of_company(company.id)
     company.delete()
+
+
+# --- the client's account: profile and webhook consumers -------------------------------
+
+# Codat allows a client at most this many webhook consumers.
+MAX_WEBHOOK_CONSUMERS = 50
+
+
+def profile_get() -> SandboxProfile:
+    """The client's profile; a fresh account's (no redirect URL) until it is first changed."""
+    return SandboxProfile.objects.filter(pk=1).first() or SandboxProfile(
+        pk=1, name=syncs.DEFAULT_PROFILE_NAME
+    )
+
+
+@transaction.atomic
+def profile_replace(
+    *,
+    name: str,
+    redirect_url: str,
+    logo_url: str = "",
+    icon_url: str = "",
+    white_list_urls: list[str] | None = None,
+    confirm_company_name: bool | None = None,
+) -> SandboxProfile:
+    """`PUT /profile`: every field is replaced; one left out is cleared (Codat asks for all)."""
+    profile = syncs.profile_for_update()
+    profile.name = name
+    profile.redirect_url = redirect_url
+    profile.logo_url = logo_url
+    profile.icon_url = icon_url
+    profile.white_list_urls = list(white_list_urls or [])
+    profile.confirm_company_name = confirm_company_name
+    profile.full_clean()
+    profile.save()
+    return profile
+
+
+@transaction.atomic
+def webhook_consumer_create(
+    *,
+    url: str,
+    event_types: list[str],
+    disabled: bool = False,
+    company_tags: list[str] | None = None,
+) -> SandboxWebhookConsumer:
+    """`POST /webhooks`. Codat keeps no rule against two consumers for one URL: each then gets
+    its own copy of every message."""
+    if SandboxWebhookConsumer.objects.select_for_update().count() >= MAX_WEBHOOK_CONSUMERS:
+        raise SandboxRuleError(
+            f"The number of webhook consumers is limited to {MAX_WEBHOOK_CONSUMERS}; delete an "
+            "unused consumer first."
+        )
+    consumer = SandboxWebhookConsumer(
+        url=url,
+        event_types=list(event_types),
+        disabled=disabled,
+        company_tags=list(company_tags or []),
+    )
+    consumer.full_clean()
+    consumer.save()
+    return consumer
+
+
+@transaction.atomic
+def webhook_consumer_delete(*, consumer: SandboxWebhookConsumer) -> None:
+    # Messages already written for it are no longer owed to it (webhooks.deliver_due).
+    consumer.delete()
 
 
 # --- connections ---------------------------------------------------------------------------
@@ -255,8 +323,8 @@ def link_authorize(*, connection: SandboxConnection) -> LinkOutcome:
       the redirect carries statusCode 500 "Unknown error occurred.".
     - Otherwise PendingAuth/Unlinked/Deauthorized becomes Linked (re-linking reuses the same
       connection, as Codat documents), earlier Active errors are marked Resolved, the initial
-      read of the company's first-link data types is queued (syncs.py), and the redirect
-      carries statusCode 200. `lastSync` stays empty until a sync finishes.
+      read of the types whose effective setting fetches on first link is queued (syncs.py),
+      and the redirect carries statusCode 200. `lastSync` stays empty until a sync finishes.
     """
     company = _lock(connection.company)
     connection = SandboxConnection.objects.select_for_update().get(pk=connection.pk)
@@ -285,7 +353,8 @@ def link_authorize(*, connection: SandboxConnection) -> LinkOutcome:
     ]
     was_linked_before = connection.status in (Status.UNLINKED, Status.DEAUTHORIZED)
     connection.status = Status.LINKED
-    connection.save(update_fields=["status", "data_connection_errors"])
+    connection.linked_at = timezone.now()
+    connection.save(update_fields=["status", "data_connection_errors", "linked_at"])
     webhooks.connection_event(
         "connection.reconnected" if was_linked_before else "connection.connected", connection
     )

@@ -2,17 +2,25 @@
 them (docs/codat.md §6).
 
 Rules the sandbox keeps:
-- It fetches only data types in the company's own sync settings. Its client-wide defaults fetch
-  nothing on first link, so until the app sets a company's settings, linking fetches nothing and
-  an explicit refresh is refused. (Codat would use the defaults from its portal; this sandbox is
-  stricter on purpose, so that an app forgetting to set consented settings shows in tests.)
-- On each authorisation of a connection (first link or re-link), the settings with
-  `fetchOnFirstLink` true whose source type matches the connection are queued: the "initial read".
+- Each data type of a company has an effective setting: the company's own (`POST …/syncSettings`)
+  where it names the type, otherwise the client-wide one (`POST /profile/syncSettings`), which
+  for a type the client never set is Codat's default: fetched on first link, refreshed daily
+  (timeline.effective_sync_settings). So a company whose own settings leave a type out still
+  has it fetched, as on Codat.
+- On each authorisation of a connection (first link or re-link), every type whose effective
+  setting is `fetchOnFirstLink` and whose source type matches the connection is queued: the
+  "initial read".
+- A type whose effective `syncSchedule` is N > 0 is refreshed over each Linked connection of
+  its kind N hours after its previous fetch there (or after the authorisation, if never
+  fetched). Nothing watches the clock: due refreshes are written when the company's data is
+  next looked at through the API (`run_due_schedules`), dated when they fell due.
 - A refresh needs a Linked connection of the data type's source type; a platform lacking the
   type gives a NotSupported dataset; a type already being fetched is refused with Codat's
   `DatasetAlreadyInProgressException` text (HTTP 400: Codat documents no status for it, and 400
   is what its spec lists for this operation and what it answers to the like-worded "read
   operation in progress" refusal).
+
+Every pull, whatever started it, is a dataset: `GET …/data/history` lists them all.
 
 A dataset's status is read off its timeline by the clock (`timeline.status_at`), so no thread
 moves datasets along and tests drive syncs with time_machine alone.
@@ -25,6 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from codat.types import source_type_of
@@ -32,10 +41,20 @@ from codat.types import source_type_of
 from . import webhooks
 from .errors import PULL_API, SandboxRuleError
 from .integrations import get_integration
-from .models import SandboxCompany, SandboxConnection, SandboxDataset, SandboxSyncSetting
-from .timeline import QUEUED_SECONDS, fetch_seconds
+from .models import (
+    SandboxClientSyncSetting,
+    SandboxCompany,
+    SandboxConnection,
+    SandboxDataset,
+    SandboxProfile,
+    SandboxSyncSetting,
+)
+from .timeline import QUEUED_SECONDS, effective_sync_settings, fetch_seconds
 
 Outcome = SandboxDataset.Outcome
+
+# A fresh account's profile name (Codat's is the client's company name, set at sign-up).
+DEFAULT_PROFILE_NAME = "Codat sandbox"
 
 FETCH_ERROR_MESSAGE = "The platform returned an error while fetching {data_type}."
 AUTH_ERROR_MESSAGE = "The integration de-authorized access to the connection."
@@ -62,10 +81,10 @@ def sync_settings_replace(
     settings: Sequence[SyncSettingInput],
     overrides_defaults: bool,
 ) -> None:
-    """Make `settings` the company's whole sync settings.
+    """Make `settings` the company's own sync settings.
 
-    Types left out are no longer synced. `overridesDefaults` is kept and echoed back; as the
-    sandbox's defaults fetch nothing, the company's own list is what syncs either way.
+    Types left out follow the client-wide settings again (timeline.effective_sync_settings).
+    `overridesDefaults` is kept and echoed back.
     """
     company = _lock(company)
     company.sync_settings.all().delete()
@@ -91,13 +110,47 @@ def sync_settings_replace(
     company.save(update_fields=["has_own_sync_settings", "overrides_default_sync_settings"])
 
 
+@transaction.atomic
+def client_sync_settings_replace(
+    *, settings: Sequence[SyncSettingInput], overrides_defaults: bool
+) -> None:
+    """`POST /profile/syncSettings`: make `settings` the client-wide settings. A type left out
+    has Codat's default again."""
+    profile = profile_for_update()
+    SandboxClientSyncSetting.objects.all().delete()
+    rows = [
+        SandboxClientSyncSetting(
+            data_type=item.data_type,
+            fetch_on_first_link=item.fetch_on_first_link,
+            sync_schedule=item.sync_schedule,
+            sync_order=item.sync_order,
+            sync_from_utc=item.sync_from_utc,
+            sync_from_window=item.sync_from_window,
+            months_to_sync=item.months_to_sync,
+            is_locked=item.is_locked,
+        )
+        for item in settings
+    ]
+    for row in rows:
+        row.full_clean(validate_unique=False)
+    SandboxClientSyncSetting.objects.bulk_create(rows)
+    profile.sync_overrides_defaults = overrides_defaults
+    profile.save()
+
+
+def profile_for_update() -> SandboxProfile:
+    """The client's profile row, locked; created with a fresh account's values if missing."""
+    profile, _ = SandboxProfile.objects.select_for_update().get_or_create(
+        pk=1, defaults={"name": DEFAULT_PROFILE_NAME}
+    )
+    return profile
+
+
 def _first_link_types(company: SandboxCompany, source_type: str) -> list[str]:
-    if not company.has_own_sync_settings:
-        return []
     return [
-        setting.data_type
-        for setting in company.sync_settings.filter(fetch_on_first_link=True)
-        if source_type_of(setting.data_type) == source_type
+        data_type
+        for data_type, setting in effective_sync_settings(company).items()
+        if setting.fetch_on_first_link and source_type_of(data_type) == source_type
     ]
 
 
@@ -211,13 +264,6 @@ def queue_data_type(
                 "cannot be refreshed.",
                 service=PULL_API,
             )
-    if not company.sync_settings.filter(data_type=data_type).exists():
-        raise SandboxRuleError(
-            f"Cannot queue {data_type} for company {company.id}: it is not in the company's "
-            "sync settings. Set them with POST /companies/{companyId}/syncSettings first "
-            "(the Codat sandbox syncs only the data types in a company's settings).",
-            service=PULL_API,
-        )
     for candidate in candidates:
         running = running_dataset(candidate, data_type, now)
         if running is not None:
@@ -271,6 +317,69 @@ def queue_initial_read(
     company = _lock(connection.company)
     datasets = _queue_first_link_types(connection, now=now, is_initial=True)
     webhooks.read_event(company=company, datasets=datasets, initial=True, connection=connection)
+    return datasets
+
+
+def _due_schedules(
+    company: SandboxCompany, now: datetime
+) -> list[tuple[SandboxConnection, str, datetime]]:
+    """(connection, data type, when it fell due) for every scheduled refresh due by `now`.
+
+    Only the latest missed occurrence counts: a scheduler that was not looked at for days runs
+    each type once, not once per missed period.
+    """
+    linked = _linked_connections(company)
+    if not linked:
+        return []
+    scheduled = {
+        data_type: timedelta(hours=setting.sync_schedule)
+        for data_type, setting in effective_sync_settings(company).items()
+        if setting.sync_schedule > 0
+    }
+    due = []
+    for connection in linked:
+        source_type = _connection_source_type(connection)
+        history = {
+            row["data_type"]: row
+            for row in connection.datasets.values("data_type").annotate(
+                last_requested=Max("requested"), last_finished=Max("finished_at")
+            )
+        }
+        for data_type, period in scheduled.items():
+            if source_type_of(data_type) != source_type:
+                continue
+            previous = history.get(data_type)
+            base = previous["last_requested"] if previous else connection.linked_at
+            if base is None or now < base + period:
+                continue
+            when = base + period * ((now - base) // period)
+            if previous and previous["last_finished"] > when:
+                continue  # still being fetched when the next one fell due
+            due.append((connection, data_type, when))
+    return due
+
+
+def run_due_schedules(
+    *, company: SandboxCompany, now: datetime | None = None
+) -> list[SandboxDataset]:
+    """Write the scheduled refreshes of `company` that have fallen due, one read per connection,
+    each dated when it fell due; returns the new datasets."""
+    now = now or timezone.now()
+    if not _due_schedules(company, now):
+        return []
+    with transaction.atomic():
+        company = _lock(company)
+        by_connection: dict[object, list[SandboxDataset]] = {}
+        for connection, data_type, when in _due_schedules(company, now):
+            by_connection.setdefault(connection.pk, []).append(
+                _plan_dataset(
+                    connection=connection, data_type=data_type, now=when, is_initial=False
+                )
+            )
+        datasets: list[SandboxDataset] = []
+        for batch in by_connection.values():
+            webhooks.read_event(company=company, datasets=batch, initial=False)
+            datasets += batch
     return datasets
 
 

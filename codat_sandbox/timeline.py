@@ -12,7 +12,12 @@ from datetime import datetime
 from django.db.models import QuerySet
 
 from .integrations import ALL_DATA_TYPES
-from .models import SandboxCompany, SandboxDataset, SandboxSyncSetting
+from .models import (
+    SandboxClientSyncSetting,
+    SandboxCompany,
+    SandboxDataset,
+    SandboxSyncSetting,
+)
 
 Outcome = SandboxDataset.Outcome
 
@@ -28,9 +33,10 @@ QUEUED = "Queued"
 FETCHING = "Fetching"
 ERROR_OUTCOMES = frozenset({Outcome.FETCH_ERROR, Outcome.AUTH_ERROR})
 
-# The sandbox client's defaults (Codat: GET /profile/syncSettings): every type listed, none
-# fetched on first link, no schedule. Returned for a company that has not set its own.
-DEFAULT_SYNC_SCHEDULE = 0
+# A fresh Codat account's client-wide setting for every data type: fetched on first link and
+# refreshed daily (docs/codat.md §6.2). A type the client's own settings do not name keeps it.
+DEFAULT_FETCH_ON_FIRST_LINK = True
+DEFAULT_SYNC_SCHEDULE = 24
 
 
 # --- the timeline ----------------------------------------------------------------------------
@@ -78,23 +84,56 @@ def last_successful_sync(datasets: QuerySet[SandboxDataset], now: datetime) -> d
 # --- sync settings ---------------------------------------------------------------------------
 
 
-def default_sync_settings() -> list[SandboxSyncSetting]:
+def codat_default_setting(data_type: str) -> SandboxSyncSetting:
+    return SandboxSyncSetting(
+        data_type=data_type,
+        fetch_on_first_link=DEFAULT_FETCH_ON_FIRST_LINK,
+        sync_schedule=DEFAULT_SYNC_SCHEDULE,
+        sync_order=0,
+    )
+
+
+def client_sync_settings() -> list[SandboxSyncSetting]:
+    """The client-wide settings (`GET /profile/syncSettings`): every data type, each as the
+    client set it or else Codat's default."""
+    own = {row.data_type: row for row in SandboxClientSyncSetting.objects.all()}
     return [
-        SandboxSyncSetting(
-            data_type=data_type,
-            fetch_on_first_link=False,
-            sync_schedule=DEFAULT_SYNC_SCHEDULE,
-            sync_order=0,
-        )
+        _as_company_setting(own[data_type])
+        if data_type in own
+        else codat_default_setting(data_type)
         for data_type in ALL_DATA_TYPES
     ]
 
 
+def _as_company_setting(row: SandboxClientSyncSetting) -> SandboxSyncSetting:
+    # One shape for both levels, so the serializer and the sync engine read either alike.
+    return SandboxSyncSetting(
+        data_type=row.data_type,
+        fetch_on_first_link=row.fetch_on_first_link,
+        sync_schedule=row.sync_schedule,
+        sync_order=row.sync_order,
+        sync_from_utc=row.sync_from_utc,
+        sync_from_window=row.sync_from_window,
+        months_to_sync=row.months_to_sync,
+        is_locked=row.is_locked,
+    )
+
+
 def company_sync_settings(company: SandboxCompany) -> tuple[list[SandboxSyncSetting], bool]:
-    """The settings `GET …/syncSettings` shows, and whether they override the defaults."""
+    """The settings `GET …/syncSettings` shows, and whether they override the defaults: the
+    company's own rows once it has set any, else the client-wide settings."""
     if not company.has_own_sync_settings:
-        return default_sync_settings(), False
+        return client_sync_settings(), False
     return list(company.sync_settings.all()), company.overrides_default_sync_settings
+
+
+def effective_sync_settings(company: SandboxCompany) -> dict[str, SandboxSyncSetting]:
+    """What Codat does for each data type of `company`: its own setting where it has one,
+    otherwise the client-wide one (which is Codat's default unless the client changed it)."""
+    effective = {setting.data_type: setting for setting in client_sync_settings()}
+    if company.has_own_sync_settings:
+        effective.update({setting.data_type: setting for setting in company.sync_settings.all()})
+    return effective
 
 
 def latest_datasets_by_type(

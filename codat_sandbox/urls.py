@@ -73,6 +73,18 @@ urlpatterns = [
         api.data_history_item,
         name="api_data_history_item",
     ),
+    re_path(r"^codat/profile/?$", api.profile, name="api_profile"),
+    re_path(
+        r"^codat/profile/syncSettings/?$",
+        api.profile_sync_settings,
+        name="api_profile_sync_settings",
+    ),
+    re_path(r"^codat/webhooks/?$", api.webhook_consumers, name="api_webhook_consumers"),
+    re_path(
+        rf"^codat/webhooks/(?P<webhook_id>{_ID})/?$",
+        api.webhook_consumer,
+        name="api_webhook_consumer",
+    ),
     re_path(r"^codat/integrations/?$", api.integrations, name="api_integrations"),
     re_path(
         rf"^codat/integrations/(?P<platform_key>{_ID})/?$",

@@ -247,12 +247,27 @@ def clean_sync_settings_body(
 ) -> tuple[list[SyncSettingInput], bool]:
     """The spec's `set-company-syncSettings` body: `companyId`, `settings`, `overridesDefaults`,
     all required; `companyId` must be the company in the path; each type at most once."""
-    missing = [key for key in ("companyId", "settings", "overridesDefaults") if key not in body]
+    return _clean_settings_body(body, owner_key="companyId", owner_id=company_id)
+
+
+def clean_client_sync_settings_body(
+    body: dict[str, Any], *, client_id: str
+) -> tuple[list[SyncSettingInput], bool]:
+    """The spec's `update-profile-syncSettings` body: `clientId` (this client's), `settings`,
+    `overridesDefaults`, all required; each type at most once."""
+    return _clean_settings_body(body, owner_key="clientId", owner_id=client_id)
+
+
+def _clean_settings_body(
+    body: dict[str, Any], *, owner_key: str, owner_id: str
+) -> tuple[list[SyncSettingInput], bool]:
+    missing = [key for key in (owner_key, "settings", "overridesDefaults") if key not in body]
     if missing:
         raise _sync_settings_invalid(missing[0], f"{', '.join(missing)} required.")
-    if str(body["companyId"]) != company_id:
+    if str(body[owner_key]) != owner_id:
+        what = "company in the path" if owner_key == "companyId" else "your client's id"
         raise _sync_settings_invalid(
-            "companyId", "companyId in the body does not match the company in the path."
+            owner_key, f"{owner_key} in the body does not match the {what}."
         )
     if not isinstance(body["overridesDefaults"], bool):
         raise _sync_settings_invalid(
@@ -269,3 +284,103 @@ def clean_sync_settings_body(
             )
         seen.add(setting.data_type)
     return settings, body["overridesDefaults"]
+
+
+# --- the profile and webhook consumers -----------------------------------------------------
+
+_URL = re.compile(r"^https?://[^\s/?#]+", re.IGNORECASE)
+_URL_MAX_LENGTH = 2000
+_CONSUMER_TAGS_MAX_COUNT = 10
+_CONSUMER_TAG_MAX_LENGTH = 128
+
+
+def _url(
+    value: Any, item: str, validator: str, *, required: bool, allow_empty: bool = False
+) -> str:
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str):
+        raise _invalid(item, f"{item} is required and must be a string.", validator)
+    if value == "" and allow_empty:
+        return value
+    if len(value) > _URL_MAX_LENGTH or not _URL.match(value):
+        raise _invalid(item, f"{item} must be an absolute http(s) URL.", validator)
+    return value
+
+
+def _optional_text(body: dict[str, Any], key: str, validator: str) -> str:
+    value = body.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str) or len(value) > _URL_MAX_LENGTH:
+        raise _invalid(key, f"{key} must be a string.", validator)
+    return value
+
+
+def clean_profile_body(body: dict[str, Any]) -> dict[str, Any]:
+    """The spec's `Profile` for `PUT /profile`: `name` and `redirectUrl` required (an empty
+    `redirectUrl` means none: Link then ends on Codat's own page). `apiKey`, deprecated and
+    read-only here, is ignored."""
+    validator = "UpdateProfile"
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 255:
+        raise _invalid("name", "name is required: the name of your Codat instance.", validator)
+    white_list = body.get("whiteListUrls")
+    if white_list is None:
+        white_list = []
+    if not isinstance(white_list, list):
+        raise _invalid("whiteListUrls", "whiteListUrls must be an array of URLs.", validator)
+    confirm = body.get("confirmCompanyName")
+    if confirm is not None and not isinstance(confirm, bool):
+        raise _invalid("confirmCompanyName", "confirmCompanyName must be true or false.", validator)
+    return {
+        "name": name,
+        "redirect_url": _url(
+            body.get("redirectUrl"), "redirectUrl", validator, required=True, allow_empty=True
+        ),
+        "logo_url": _optional_text(body, "logoUrl", validator),
+        "icon_url": _optional_text(body, "iconUrl", validator),
+        "white_list_urls": [
+            _url(url, "whiteListUrls", validator, required=True) for url in white_list
+        ],
+        "confirm_company_name": confirm,
+    }
+
+
+def clean_webhook_consumer_body(body: dict[str, Any]) -> dict[str, Any]:
+    """The spec's `webhookConsumerPrototype`: `url`, `eventTypes`, `disabled`, `companyTags`
+    (at most 10, each `tagKey:tagValue` of up to 128 characters)."""
+    validator = "CreateWebhookConsumer"
+    event_types = body.get("eventTypes")
+    if event_types is None:
+        event_types = []
+    if not isinstance(event_types, list) or not all(
+        isinstance(item, str) and 0 < len(item) <= 100 for item in event_types
+    ):
+        raise _invalid("eventTypes", "eventTypes must be an array of event type names.", validator)
+    disabled = body.get("disabled")
+    if disabled is not None and not isinstance(disabled, bool):
+        raise _invalid("disabled", "disabled must be true or false.", validator)
+    tags = body.get("companyTags")
+    if tags is None:
+        tags = []
+    if (
+        not isinstance(tags, list)
+        or len(tags) > _CONSUMER_TAGS_MAX_COUNT
+        or not all(
+            isinstance(tag, str) and ":" in tag and len(tag) <= _CONSUMER_TAG_MAX_LENGTH
+            for tag in tags
+        )
+    ):
+        raise _invalid(
+            "companyTags",
+            f"companyTags must be at most {_CONSUMER_TAGS_MAX_COUNT} tags written "
+            f"tagKey:tagValue, each up to {_CONSUMER_TAG_MAX_LENGTH} characters.",
+            validator,
+        )
+    return {
+        "url": _url(body.get("url"), "url", validator, required=True),
+        "event_types": list(dict.fromkeys(event_types)),
+        "disabled": bool(disabled),
+        "company_tags": tags,
+    }

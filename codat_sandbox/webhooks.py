@@ -12,10 +12,19 @@ How it works
   dataset finished; `generatedDate` is that moment. If the plan changes before the message is
   sent (a connection expires mid-fetch, a connection or company is deleted) the message is
   rewritten or dropped (`rebuild_read_messages`). Nothing has to watch the clock to emit them.
-- `deliver_due()` sends every due message: signed with Standard Webhooks (the first secret in
-  CODAT_WEBHOOK_SECRETS), POSTed to CODAT_SANDBOX_WEBHOOK_URL (default: the app's
-  /webhooks/codat/), in-process through the WSGI app when CODAT_SANDBOX_IN_PROCESS is on.
-  A 2xx delivers; anything else is retried on Codat's (Svix's) schedule, then given up.
+- A message goes only to the webhook consumers (`POST /webhooks`) subscribed to its event type
+  when it is written (an enabled consumer listing the type, or listing none, and whose company
+  tags, if any, match the company's), as Svix sends a message to the endpoints it has then.
+  With no such consumer it is kept, marked "no consumer", and never sent. A fresh account has
+  no consumer: `manage.py codat_setup --apply` registers the app's.
+- `read.completed` and `read.completed.initial` exist only while a Codat product is enabled;
+  CODAT_SANDBOX_READ_WEBHOOKS=off plays an account without one (none is ever written).
+- `deliver_due()` sends every due message to each of its consumers: signed with Standard
+  Webhooks (the first secret in CODAT_WEBHOOK_SECRETS: Codat's API never reveals a consumer's
+  secret, its operator copies it from the portal, so the sandbox signs with the configured
+  one), in-process through the WSGI app when CODAT_SANDBOX_IN_PROCESS is on and the consumer's
+  URL is this site's. A 2xx from every consumer delivers; anything else is retried (to the
+  consumers still owed it) on Codat's (Svix's) schedule, then given up.
   Each message is claimed with a conditional UPDATE (a lease) before it is sent, so two
   processes pumping the same outbox do not both send it; a crash mid-send only delays it.
 - Who calls `deliver_due()`: a daemon thread started by the app config in a serving process
@@ -36,6 +45,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -49,6 +59,7 @@ from .models import (
     SandboxConnection,
     SandboxDataset,
     SandboxOutboxSwitch,
+    SandboxWebhookConsumer,
     SandboxWebhookMessage,
 )
 
@@ -117,11 +128,27 @@ def _envelope(event_id: str, event_type: str, generated: datetime, payload: Any)
     ).encode("utf-8")
 
 
+NO_CONSUMER = "No webhook consumer was subscribed to this event type when it happened."
+
+
+def subscribers(event_type: str, company: SandboxCompany | None) -> list[str]:
+    """Ids of the consumers that receive `event_type` about `company` (Codat's filters: event
+    types, and company tags written `tagKey:tagValue`). A consumer listing no event types gets
+    every event, as a Svix endpoint without event-type filters does."""
+    tags = {f"{key}:{value}" for key, value in (company.tags if company else {}).items()}
+    return [
+        str(consumer.id)
+        for consumer in SandboxWebhookConsumer.objects.filter(disabled=False)
+        if (not consumer.event_types or event_type in consumer.event_types)
+        and (not consumer.company_tags or tags & set(consumer.company_tags))
+    ]
+
+
 def _write(
     event_type: str,
     payload: Any,
     *,
-    company_id: uuid.UUID | None,
+    company: SandboxCompany,
     connection_id: uuid.UUID | None = None,
     generated: datetime | None = None,
     due_at: datetime | None = None,
@@ -129,21 +156,26 @@ def _write(
     now = timezone.now()
     generated = generated or now
     earliest = now + timedelta(seconds=DELIVERY_DELAY_SECONDS)
+    recipients = subscribers(event_type, company)
     return SandboxWebhookMessage.objects.create(
         msg_id=new_msg_id(),
         event_type=event_type,
         payload=_envelope(str(uuid.uuid4()), event_type, generated, payload),
-        company_id=company_id,
+        company_id=company.id,
         connection_id=connection_id,
         created=now,
         generated=generated,
         due_at=max(due_at or earliest, earliest),
+        recipients=recipients,
+        # Kept in the outbox (the console shows it) but never sent.
+        failed_at=None if recipients else now,
+        last_error="" if recipients else NO_CONSUMER,
     )
 
 
 def company_event(event_type: str, company: SandboxCompany) -> SandboxWebhookMessage:
     """`company.created` / `company.deleted`."""
-    return _write(event_type, company_details(company), company_id=company.id)
+    return _write(event_type, company_details(company), company=company)
 
 
 def connection_event(event_type: str, connection: SandboxConnection) -> SandboxWebhookMessage:
@@ -153,9 +185,7 @@ def connection_event(event_type: str, connection: SandboxConnection) -> SandboxW
         "referenceCompany": reference_company(connection.company),
         "connection": serializers.connection_json(connection),
     }
-    return _write(
-        event_type, payload, company_id=connection.company_id, connection_id=connection.id
-    )
+    return _write(event_type, payload, company=connection.company, connection_id=connection.id)
 
 
 READ_COMPLETED = "read.completed"
@@ -214,15 +244,18 @@ def read_event(
 
     An initial read is announced even when it fetched nothing (no types to fetch on first
     link): it still tells the app the authorisation's first read is over. An ordinary refresh
-    that queued nothing announces nothing.
+    that queued nothing announces nothing, and nothing is announced at all while reads are
+    switched off (CODAT_SANDBOX_READ_WEBHOOKS=off: no Codat product enabled).
     """
+    if not read_webhooks_enabled():
+        return None
     if not datasets and not initial:
         return None
     finished = max((dataset.finished_at for dataset in datasets), default=timezone.now())
     message = _write(
         READ_COMPLETED_INITIAL if initial else READ_COMPLETED,
         _read_payload(company, datasets),
-        company_id=company.id,
+        company=company,
         connection_id=connection.id if connection else None,
         generated=finished,
         due_at=finished,
@@ -231,6 +264,10 @@ def read_event(
         completion_message=message
     )
     return message
+
+
+def read_webhooks_enabled() -> bool:
+    return getattr(settings, "CODAT_SANDBOX_READ_WEBHOOKS", "on") != "off"
 
 
 def _not_yet_sent(messages: Iterable[SandboxWebhookMessage]) -> list[SandboxWebhookMessage]:
@@ -286,9 +323,12 @@ def drop_unsent_reads_of_company(company_id: uuid.UUID) -> None:
 
 @transaction.atomic
 def replay(message: SandboxWebhookMessage) -> SandboxWebhookMessage:
-    """Send `message` again as it was: same webhook-id, same bytes (a duplicate delivery)."""
+    """Send `message` again as it was: same webhook-id, same bytes (a duplicate delivery), to
+    the consumers subscribed to its event type now."""
     now = timezone.now()
     original = message.replay_of or message
+    company = SandboxCompany.objects.filter(pk=message.company_id).first()
+    recipients = subscribers(message.event_type, company)
     return SandboxWebhookMessage.objects.create(
         msg_id=message.msg_id,
         event_type=message.event_type,
@@ -299,6 +339,9 @@ def replay(message: SandboxWebhookMessage) -> SandboxWebhookMessage:
         generated=message.generated,
         due_at=now + timedelta(seconds=DELIVERY_DELAY_SECONDS),
         replay_of=original,
+        recipients=recipients,
+        failed_at=None if recipients else now,
+        last_error="" if recipients else NO_CONSUMER,
     )
 
 
@@ -339,8 +382,9 @@ def set_held(held: bool) -> None:
 # --- delivery ------------------------------------------------------------------------------
 
 
-def webhook_url() -> str:
-    return getattr(settings, "CODAT_SANDBOX_WEBHOOK_URL", f"{settings.SITE_URL}/webhooks/codat/")
+def consumers() -> list[SandboxWebhookConsumer]:
+    """The webhook consumers registered, for the console."""
+    return list(SandboxWebhookConsumer.objects.all())
 
 
 def _signing_secret() -> str | None:
@@ -361,8 +405,33 @@ def signed_headers(msg_id: str, body: bytes, *, secret: str, at: datetime) -> di
     }
 
 
-def _http_client() -> httpx.Client:
-    if getattr(settings, "CODAT_SANDBOX_IN_PROCESS", False):
+class _Senders:
+    """One HTTP client per way of sending, made when first needed."""
+
+    def __init__(self) -> None:
+        self._clients: dict[bool, httpx.Client] = {}
+
+    def client_for(self, url: str) -> httpx.Client:
+        in_process = bool(getattr(settings, "CODAT_SANDBOX_IN_PROCESS", False)) and _is_this_site(
+            url
+        )
+        if in_process not in self._clients:
+            self._clients[in_process] = _http_client(in_process=in_process)
+        return self._clients[in_process]
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+
+
+def _is_this_site(url: str) -> bool:
+    site = urlsplit(settings.SITE_URL)
+    target = urlsplit(url)
+    return (target.scheme, target.netloc) == (site.scheme, site.netloc)
+
+
+def _http_client(*, in_process: bool) -> httpx.Client:
+    if in_process:
         # Straight into this process's Django app: no socket, so a single-worker dev server
         # never waits on itself. Imported here: the module pulls in the test client's handler.
         from .inprocess import wsgi_app
@@ -380,35 +449,58 @@ def _claim(message_id: int, now: datetime) -> bool:
     )
 
 
-def _attempt(
-    message: SandboxWebhookMessage, http: httpx.Client, *, secret: str, now: datetime
-) -> bool:
+def _post(
+    http: httpx.Client, url: str, message: SandboxWebhookMessage, *, secret: str, at: datetime
+) -> tuple[int | None, str]:
+    """One POST of `message` to one consumer: (HTTP status or None, error text or "")."""
     body = bytes(message.payload)
-    sent_at = timezone.now()
-    status: int | None = None
-    error = ""
     try:
         response = http.post(
-            webhook_url(),
-            content=body,
-            headers=signed_headers(message.msg_id, body, secret=secret, at=sent_at),
+            url, content=body, headers=signed_headers(message.msg_id, body, secret=secret, at=at)
         )
-        status = response.status_code
-        delivered = 200 <= status < 300
-        if not delivered:
-            error = f"HTTP {status}"
     except Exception as exc:
         # Whatever went wrong (refused, timed out, the in-process app raised), it is a failed
         # attempt to retry later, never a crash of the pump or of the caller.
-        delivered = False
-        error = f"{type(exc).__name__}: {exc}"[:500]
+        return None, f"{type(exc).__name__}: {exc}"[:500]
+    if 200 <= response.status_code < 300:
+        return response.status_code, ""
+    return response.status_code, f"HTTP {response.status_code}"
+
+
+def _attempt(
+    message: SandboxWebhookMessage, senders: _Senders, *, secret: str, now: datetime
+) -> bool:
+    sent_at = timezone.now()
+    registered = {
+        str(consumer.id): consumer
+        for consumer in SandboxWebhookConsumer.objects.filter(pk__in=message.recipients)
+    }
+    # A consumer deleted since the message was written is owed nothing any more.
+    owed = [
+        consumer_id
+        for consumer_id in message.recipients
+        if consumer_id in registered and consumer_id not in message.delivered_to
+    ]
+    status: int | None = None
+    errors = []
+    for consumer_id in owed:
+        url = registered[consumer_id].url
+        status, error = _post(senders.client_for(url), url, message, secret=secret, at=sent_at)
+        if error:
+            errors.append(error if len(owed) == 1 else f"{url}: {error}")
+        else:
+            message.delivered_to = [*message.delivered_to, consumer_id]
+    error = "; ".join(errors)[:500]
+    if not owed and not message.delivered_to:
+        error = "Every consumer of this message was deleted before it was sent."
     message.attempts += 1
     message.last_attempt_at = sent_at
     message.last_status = status
     message.last_error = error
+    delivered = not error
     if delivered:
         message.delivered_at = sent_at
-    elif message.attempts >= MAX_ATTEMPTS:
+    elif message.attempts >= MAX_ATTEMPTS or not owed:
         message.failed_at = sent_at
         logger.warning(
             "Sandbox webhook %s (%s) given up after %d attempts: %s",
@@ -428,6 +520,7 @@ def _attempt(
             "delivered_at",
             "failed_at",
             "due_at",
+            "delivered_to",
         ]
     )
     return delivered
@@ -451,12 +544,15 @@ def deliver_due(now: datetime | None = None) -> int:
     delivered = 0
     if not due:
         return 0
-    with _http_client() as http:
+    senders = _Senders()
+    try:
         for message_id in due:
             if not _claim(message_id, now):
                 continue
             message = SandboxWebhookMessage.objects.get(pk=message_id)
-            delivered += _attempt(message, http, secret=secret, now=now)
+            delivered += _attempt(message, senders, secret=secret, now=now)
+    finally:
+        senders.close()
     return delivered
 
 

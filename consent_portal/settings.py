@@ -59,10 +59,22 @@ CODAT_BASE_URL = env(
 # In sandbox mode the client talks to the sandbox inside this process (httpx's WSGI transport),
 # so nothing waits on a socket to itself. Set false to go over HTTP like any other client.
 CODAT_SANDBOX_IN_PROCESS = env.bool("CODAT_SANDBOX_IN_PROCESS", default=True)
-# Where the sandbox sends its signed webhooks, and how: "thread" delivers them from a daemon
-# thread under runserver/gunicorn; "off" leaves them for the console's "Send due webhooks now".
-CODAT_SANDBOX_WEBHOOK_URL = env("CODAT_SANDBOX_WEBHOOK_URL", default=f"{SITE_URL}/webhooks/codat/")
+# How the sandbox sends its signed webhooks (to the consumers registered with it, as Codat
+# does: `manage.py codat_setup --apply` registers the app's): "thread" delivers them from a
+# daemon thread under runserver/gunicorn; "off" leaves them for the console's "Send due
+# webhooks now".
 CODAT_SANDBOX_WEBHOOK_PUMP = env("CODAT_SANDBOX_WEBHOOK_PUMP", default="thread")
+# Whether the sandbox carries custom Link URL parameters (our `state`) into the redirect:
+# "drop" (default, the reading of Codat's docs the app must survive) or "pass".
+CODAT_SANDBOX_CUSTOM_PARAMS = env("CODAT_SANDBOX_CUSTOM_PARAMS", default="drop")
+# "off" plays a Codat account with no product enabled: no read.completed* webhooks at all.
+CODAT_SANDBOX_READ_WEBHOOKS = env("CODAT_SANDBOX_READ_WEBHOOKS", default="on")
+for _name, _value, _allowed in (
+    ("CODAT_SANDBOX_CUSTOM_PARAMS", CODAT_SANDBOX_CUSTOM_PARAMS, ("drop", "pass")),
+    ("CODAT_SANDBOX_READ_WEBHOOKS", CODAT_SANDBOX_READ_WEBHOOKS, ("on", "off")),
+):
+    if _value not in _allowed:
+        raise ImproperlyConfigured(f"{_name} must be one of {', '.join(_allowed)}, not {_value!r}.")
 # Platform keys the sandbox reports as switched off (to try the "not supported" paths).
 CODAT_SANDBOX_DISABLED_INTEGRATIONS = env.list("CODAT_SANDBOX_DISABLED_INTEGRATIONS", default=[])
 # Total time one web request may spend talking to Codat, retries and waits included. It stays
@@ -82,9 +94,11 @@ CODAT_WEBHOOK_SECRETS = env(
 ).split()
 # Webhook bodies above this size are refused before verification (B2).
 CODAT_WEBHOOK_MAX_BODY_BYTES = env.int("CODAT_WEBHOOK_MAX_BODY_BYTES", default=256 * 1024)
-# The redirect URL Codat sends customers back to (Settings > Auth flow > Redirects). Codat fills
-# the placeholders; our own `state` travels through `{state}` as a custom Link URL parameter
-# when Codat carries it; when it does not, the return is matched by companyId and connectionId.
+# The redirect URL Codat must send customers back through: `manage.py codat_setup --apply`
+# writes it to Codat's profile (or paste it into the portal, Settings > Auth flow > Redirects).
+# Codat fills the placeholders; our own `state` travels through `{state}` as a custom Link URL
+# parameter when Codat carries it; when it does not, the return is matched by companyId and
+# connectionId.
 CODAT_REDIRECT_URL_TEMPLATE = (
     f"{SITE_URL}/connections/return/?state={{state}}&companyId={{companyId}}"
     "&connectionId={connectionId}&platform={platform}&statusCode={statusCode}"

@@ -14,7 +14,7 @@ from django.test import Client
 
 from codat_sandbox import services, syncs
 from codat_sandbox.inprocess import wsgi_app
-from codat_sandbox.integrations import get_integration
+from codat_sandbox.integrations import ALL_DATA_TYPES, get_integration
 from codat_sandbox.models import SandboxCompany, SandboxConnection
 
 from .openapi import API_PREFIX, OpenApiContract, load_spec
@@ -132,7 +132,10 @@ def link_path(connection: SandboxConnection) -> str:
 
 
 def sync_settings(company: SandboxCompany, *data_types: str, first_link: bool = True) -> None:
-    """Give `company` sync settings for exactly `data_types` (fetched on first link by default)."""
+    """Give `company` sync settings naming every data type, with exactly `data_types` on (fetched
+    on first link by default, refreshed daily) and every other one off, as the app sets them.
+    (A type left out of a company's settings would follow the client-wide setting instead.)"""
+    wanted = list(data_types)
     syncs.sync_settings_replace(
         company=company,
         settings=[
@@ -142,7 +145,48 @@ def sync_settings(company: SandboxCompany, *data_types: str, first_link: bool = 
                 sync_schedule=24,
                 sync_order=order,
             )
-            for order, data_type in enumerate(data_types)
+            for order, data_type in enumerate(wanted)
+        ]
+        + [
+            syncs.SyncSettingInput(
+                data_type=data_type, fetch_on_first_link=False, sync_schedule=0, sync_order=0
+            )
+            for data_type in ALL_DATA_TYPES
+            if data_type not in wanted
         ],
         overrides_defaults=True,
     )
+
+
+def client_fetches_nothing() -> None:
+    """Client-wide settings with every type off, as `codat_setup --apply` leaves them."""
+    syncs.client_sync_settings_replace(
+        settings=[
+            syncs.SyncSettingInput(
+                data_type=data_type, fetch_on_first_link=False, sync_schedule=0, sync_order=0
+            )
+            for data_type in ALL_DATA_TYPES
+        ],
+        overrides_defaults=True,
+    )
+
+
+# The app's webhook endpoint under the suite's SITE_URL.
+APP_WEBHOOK_URL = f"{settings.SITE_URL}/webhooks/codat/"
+
+
+def register_consumer(url: str = APP_WEBHOOK_URL, *event_types: str, **options: Any):
+    """A webhook consumer, as `POST /webhooks` makes (no event types: every event)."""
+    return services.webhook_consumer_create(url=url, event_types=list(event_types), **options)
+
+
+def redirect_to(template: str) -> None:
+    """Set the client's redirect URL template, as `PUT /profile` does."""
+    services.profile_replace(name="Bramble Bank", redirect_url=template)
+
+
+@pytest.fixture
+def app_consumer(db):
+    """The app's webhook endpoint registered for every event (codat_setup registers it for the
+    types the app handles)."""
+    return register_consumer()

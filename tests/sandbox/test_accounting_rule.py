@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from codat_sandbox.models import SandboxConnection
 
-from .conftest import connect, link_path
+from .conftest import connect, link_path, redirect_to
 
 
 def test_a_second_accounting_connection_is_refused_while_one_is_linked(api, bakery):
@@ -39,10 +39,8 @@ def test_banking_and_commerce_connections_are_not_limited(api, bakery):
         assert response.status_code == 200, key
 
 
-def test_authorising_a_second_accounting_connection_fails_with_500(client, bakery, settings):
-    settings.CODAT_REDIRECT_URL_TEMPLATE = (
-        "https://app.example/r?s={statusCode}&e={errorMessage}&t={statusText}"
-    )
+def test_authorising_a_second_accounting_connection_fails_with_500(client, bakery):
+    redirect_to("https://app.example/r?s={statusCode}&e={errorMessage}&t={statusText}")
     first = connect(bakery, "gbol")
     second = connect(bakery, "qhyg")
     client.post(link_path(first), {"outcome": "authorize"})

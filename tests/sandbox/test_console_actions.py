@@ -18,7 +18,7 @@ from codat_sandbox import faults, timeline, webhooks
 from codat_sandbox.inprocess import wsgi_app
 from codat_sandbox.models import SandboxConnection, SandboxFault, SandboxWebhookMessage
 
-from .conftest import connect, link_path, sync_settings
+from .conftest import connect, link_path, register_consumer, sync_settings
 
 
 def client_for(user) -> Client:
@@ -41,6 +41,12 @@ EXPIRED = "The integration de-authorized access to the connection."
 def clock(time_machine):
     time_machine.move_to(START, tick=False)
     return time_machine
+
+
+@pytest.fixture(autouse=True)
+def consumer(clock, db):
+    # The app's endpoint is registered before anything happens, as `codat_setup` leaves it.
+    return register_consumer()
 
 
 def flash(response) -> str:
@@ -262,6 +268,16 @@ def test_the_outbox_is_listed_newest_first_with_its_state(client, bakery):
     assert html.index("connection.created") < html.index("company.created")
     assert "delivered" in html and "pending" in html and "HTTP 204" in html
     assert "<script" not in html and "style=" not in html
+
+
+def test_the_console_shows_who_receives_webhooks(client, consumer):
+    listed = client.get("/sandbox/").content.decode()
+    consumer.delete()
+    none = client.get("/sandbox/").content.decode()
+
+    assert "<code>http://127.0.0.1:8000/webhooks/codat/</code>: every event" in listed
+    assert "No webhook consumer is registered" in none
+    assert "codat_setup --apply" in none
 
 
 # --- faults -------------------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""The hosted Link page: what the customer sees, each outcome, and the redirect back."""
+"""The hosted Link page: what the customer sees, each outcome, and the redirect back through the
+profile's redirect URL template (or the sandbox's own page when there is none).
+
+Custom Link URL parameters reach the redirect only with CODAT_SANDBOX_CUSTOM_PARAMS=pass; tests
+that depend on either mode set it themselves."""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from codat_sandbox import services
 from codat_sandbox.integrations import SANDBOX_CLIENT_ID
 from codat_sandbox.models import SandboxConnection
 
-from .conftest import connect, link_path
+from .conftest import connect, link_path, redirect_to
 
 FROZEN = datetime(2026, 7, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -27,8 +31,20 @@ FULL_TEMPLATE = (
 
 
 @pytest.fixture
-def full_template(settings):
-    settings.CODAT_REDIRECT_URL_TEMPLATE = FULL_TEMPLATE
+def full_template(db):
+    redirect_to(FULL_TEMPLATE)
+
+
+@pytest.fixture
+def carried(settings):
+    """Custom Link URL parameters carried into the redirect."""
+    settings.CODAT_SANDBOX_CUSTOM_PARAMS = "pass"
+
+
+@pytest.fixture
+def dropped(settings):
+    """The sandbox's default: custom Link URL parameters are not carried."""
+    settings.CODAT_SANDBOX_CUSTOM_PARAMS = "drop"
 
 
 def choose(client: Client, connection: SandboxConnection, outcome: str, query: str = "state=s1"):
@@ -81,7 +97,9 @@ def test_names_and_parameters_are_html_escaped(client, db):
 
 
 @time_machine.travel(FROZEN, tick=False)
-def test_authorising_links_the_connection_and_redirects_with_200(client, bakery, full_template):
+def test_authorising_links_the_connection_and_redirects_with_200(
+    client, bakery, full_template, carried
+):
     connection = connect(bakery, "gbol")
 
     query = returned(choose(client, connection, "authorize", "state=s1&flow=lending"))
@@ -113,31 +131,72 @@ def test_the_company_id_fills_the_path(client, bakery, full_template):
     assert urlsplit(response["Location"]).path == f"/return/{bakery.id}"
 
 
-def test_the_apps_own_template_is_used_by_default(client, bakery, settings):
-    connection = connect(bakery, "mqjo")
+@time_machine.travel(FROZEN, tick=False)
+def test_custom_parameters_are_dropped_by_default(client, bakery, full_template, settings):
+    del settings.CODAT_SANDBOX_CUSTOM_PARAMS  # as when the setting is not configured
+    connection = connect(bakery, "gbol")
 
-    response = choose(client, connection, "authorize", "state=abc")
+    query = returned(choose(client, connection, "authorize", "state=s1&flow=lending"))
 
-    assert response["Location"] == (
-        f"{settings.SITE_URL}/connections/return/?state=abc&companyId={bakery.id}"
-        f"&connectionId={connection.id}&platform=mqjo&statusCode=200&errorMessage=&statusText="
+    assert (query["state"], query["flow"]) == ("", "")
+    # Everything Codat itself knows still arrives.
+    assert query["companyName"] == "Bramble Bakery"
+    assert (query["connectionId"], query["statusCode"]) == (str(connection.id), "200")
+
+
+def test_dropped_parameters_cannot_fake_the_outcome_either(client, bakery, full_template, dropped):
+    query = returned(
+        choose(client, connect(bakery, "mqjo"), "cancel", "state=s1&statusCode=200&errorMessage=")
     )
 
+    assert (query["state"], query["statusCode"]) == ("", "403")
+    assert query["errorMessage"] == "User cancelled."
 
-def test_a_state_with_special_characters_round_trips(client, bakery, full_template):
+
+def test_the_redirect_url_is_the_one_last_put_on_the_profile(client, bakery, dropped):
+    redirect_to("https://first.example/back?c={companyId}")
+    redirect_to("https://second.example/back?c={companyId}&s={statusCode}")
+
+    response = choose(client, connect(bakery, "mqjo"), "authorize")
+
+    assert response["Location"] == f"https://second.example/back?c={bakery.id}&s=200"
+
+
+@pytest.mark.parametrize(
+    ("outcome", "heading", "text"),
+    [
+        ("authorize", "Connected", "Bramble Bakery is connected to Sandbox"),
+        ("cancel", "Not connected", "User cancelled."),
+    ],
+)
+def test_without_a_redirect_url_link_ends_on_its_own_page(client, bakery, outcome, heading, text):
+    connection = connect(bakery, "mqjo")
+
+    response = choose(client, connection, outcome)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f'<h1 id="link-heading">{heading}</h1>' in html
+    assert text in html
+    assert "no redirect URL" in html
+    connection.refresh_from_db()
+    assert connection.status == ("Linked" if outcome == "authorize" else "PendingAuth")
+
+
+def test_a_state_with_special_characters_round_trips(client, bakery, full_template, carried):
     response = choose(client, connect(bakery, "mqjo"), "authorize", "state=a%20b%26c%3Dd%2F")
 
     assert returned(response)["state"] == "a b&c=d/"
 
 
-def test_a_missing_custom_parameter_becomes_empty(client, bakery, full_template):
+def test_a_missing_custom_parameter_becomes_empty(client, bakery, full_template, carried):
     query = returned(choose(client, connect(bakery, "mqjo"), "authorize", query=""))
 
     assert query["state"] == ""
     assert query["flow"] == ""
 
 
-def test_a_link_url_parameter_cannot_fake_the_outcome(client, bakery, full_template):
+def test_a_link_url_parameter_cannot_fake_the_outcome(client, bakery, full_template, carried):
     query = returned(
         choose(client, connect(bakery, "mqjo"), "cancel", "state=s1&statusCode=200&errorMessage=")
     )

@@ -40,6 +40,13 @@ OPERATIONS = {
     ("GET", "/companies/{companyId}/dataStatus"),
     ("GET", "/companies/{companyId}/data/history"),
     ("GET", "/companies/{companyId}/data/history/{datasetId}"),
+    ("GET", "/profile"),
+    ("PUT", "/profile"),
+    ("GET", "/profile/syncSettings"),
+    ("POST", "/profile/syncSettings"),
+    ("GET", "/webhooks"),
+    ("POST", "/webhooks"),
+    ("DELETE", "/webhooks/{webhookId}"),
 }
 
 
@@ -89,6 +96,7 @@ def test_every_operation_and_its_errors_match_codats_spec(sandbox_http, contract
 
     http.delete(f"/companies/{cid}")
     http.delete(f"/companies/{cid}")  # 404
+    exercise_account_operations(http)
 
     seen = contract.exercised[start:]
     assert {(call.method, call.template) for call in seen} >= OPERATIONS
@@ -126,6 +134,30 @@ def exercise_data_operations(http, cid: str) -> None:
         http.get(f"/companies/{cid}/dataStatus")  # Complete, with lastSuccessfulSync
         http.get(f"/companies/{cid}/connections")  # connections with lastSync
         http.get(f"/companies/{cid}")
+
+
+def exercise_account_operations(http) -> None:
+    """The profile, client-wide sync settings and webhook consumers."""
+    http.get("/profile")  # a fresh account's
+    http.put("/profile", json={"name": "Contract", "redirectUrl": "https://a.example/{companyId}"})
+    http.put("/profile", json={"name": "Contract"})  # 400
+    http.get("/profile")
+    client = http.get("/profile/syncSettings").json()
+    off = {"dataType": "invoices", "fetchOnFirstLink": False, "syncSchedule": 0, "syncOrder": 0}
+    http.post(
+        "/profile/syncSettings",
+        json={"clientId": client["clientId"], "settings": [off], "overridesDefaults": True},
+    )
+    http.post("/profile/syncSettings", json={"settings": [off]})  # 400
+    http.get("/profile/syncSettings")
+    http.get("/webhooks")  # none
+    consumer = http.post(
+        "/webhooks", json={"url": "https://a.example/hooks", "eventTypes": ["read.completed"]}
+    ).json()
+    http.post("/webhooks", json={"url": "nope"})  # 400
+    http.get("/webhooks")
+    http.delete(f"/webhooks/{consumer['id']}")
+    http.delete(f"/webhooks/{consumer['id']}")  # 404
 
 
 def link_path_from(connection_json: dict) -> str:

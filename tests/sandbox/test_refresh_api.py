@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from codat_sandbox import syncs, timeline
-from codat_sandbox.integrations import ALL_DATA_TYPES
+from codat_sandbox.integrations import ALL_DATA_TYPES, BANKING_DATA_TYPES
 from codat_sandbox.models import SandboxConnection, SandboxDataset
 
-from .conftest import connect, sync_settings
+from .conftest import client_fetches_nothing, connect, sync_settings
 
 START = datetime(2026, 5, 6, 9, 0, 0, tzinfo=UTC)
 LATER = timedelta(seconds=timeline.SYNC_SECONDS_MAX + 1)
@@ -122,12 +122,15 @@ def test_a_company_whose_connection_was_unlinked_cannot_refresh(api, bakery, xer
     assert queue(api, bakery, "invoices").status_code == 400
 
 
-def test_a_type_outside_the_companys_sync_settings_is_never_synced(api, bakery, xero):
+def test_an_explicit_refresh_fetches_a_type_its_settings_switch_off(api, bakery, xero):
+    # Sync settings say what Codat fetches by itself; a refresh asked for is done regardless,
+    # and shows in the history. Only the app's consent gate stands in the way of one.
     response = queue(api, bakery, "customers")
 
-    assert response.status_code == 400
-    assert "not in the company's sync settings" in response.json()["error"]
-    assert not xero.datasets.filter(data_type="customers").exists()
+    assert response.status_code == 200
+    assert xero.datasets.filter(data_type="customers").count() == 1
+    history = api.get(f"/companies/{bakery.id}/data/history?query=dataType%3Dcustomers").json()
+    assert history["totalResults"] == 1
 
 
 def test_a_type_already_being_fetched_is_refused_with_codats_text(api, bakery, xero, clock):
@@ -233,15 +236,7 @@ def test_a_sync_told_to_fail_ends_in_fetch_error_and_the_next_one_succeeds(
 
 
 def test_linking_queues_only_the_settings_fetched_on_first_link_of_its_kind(bakery, clock):
-    syncs.sync_settings_replace(
-        company=bakery,
-        settings=[
-            syncs.SyncSettingInput("invoices", True, 24, 0),
-            syncs.SyncSettingInput("banking-transactions", True, 24, 1),
-            syncs.SyncSettingInput("banking-accounts", False, 24, 2),
-        ],
-        overrides_defaults=True,
-    )
+    sync_settings(bakery, "invoices", "banking-transactions")
 
     bank = connect(bakery, "qhnd", linked=True)
 
@@ -249,10 +244,126 @@ def test_linking_queues_only_the_settings_fetched_on_first_link_of_its_kind(bake
     assert bank.datasets.get().is_initial is True
 
 
-def test_linking_a_company_without_settings_fetches_nothing(bakery):
+def test_linking_a_company_without_settings_fetches_every_type_of_its_kind(bakery, clock):
+    # A fresh Codat account's client-wide default: every data type is fetched on first link.
+    connection = connect(bakery, "qhnd", linked=True)
+
+    assert sorted(connection.datasets.values_list("data_type", flat=True)) == sorted(
+        BANKING_DATA_TYPES
+    )
+    assert all(dataset.is_initial for dataset in connection.datasets.all())
+
+
+def test_types_a_companys_settings_leave_out_follow_the_client_wide_settings(bakery, clock):
+    syncs.sync_settings_replace(
+        company=bakery,
+        settings=[
+            syncs.SyncSettingInput("banking-transactions", True, 24, 0),
+            syncs.SyncSettingInput("banking-accounts", False, 0, 1),
+        ],
+        overrides_defaults=True,
+    )
+
+    bank = connect(bakery, "qhnd", linked=True)
+
+    # Left out, so Codat's default (fetch on first link) applies to them.
+    assert sorted(bank.datasets.values_list("data_type", flat=True)) == [
+        "banking-accountBalances",
+        "banking-transactionCategories",
+        "banking-transactions",
+    ]
+
+
+def test_with_client_wide_settings_off_a_company_without_settings_fetches_nothing(bakery):
+    client_fetches_nothing()
+
     connection = connect(bakery, "gbol", linked=True)
 
     assert not connection.datasets.exists()
+
+
+# --- scheduled refreshes ------------------------------------------------------------------------
+
+
+def history(api, company) -> list[dict]:
+    return api.get(f"/companies/{company.id}/data/history?pageSize=500").json()["results"]
+
+
+def test_a_scheduled_type_is_refreshed_a_schedule_after_its_last_fetch(api, bakery, clock):
+    sync_settings(bakery, "invoices")  # on first link, every 24 hours
+    connect(bakery, "gbol", linked=True)
+    clock.shift(timedelta(hours=23))
+    assert [item["dataType"] for item in history(api, bakery)] == ["invoices"]
+
+    clock.shift(timedelta(hours=2))
+    pulls = history(api, bakery)
+
+    assert [item["dataType"] for item in pulls] == ["invoices", "invoices"]
+    assert pulls[0]["requested"] == "2026-05-07T09:00:00.000000Z"  # 24 h after the first
+    assert pulls[0]["status"] == "Complete"
+
+
+def test_a_type_scheduled_but_not_fetched_on_first_link_waits_a_schedule(api, bakery, clock):
+    syncs.sync_settings_replace(
+        company=bakery,
+        settings=[syncs.SyncSettingInput("bills", False, 24, 0)],
+        overrides_defaults=True,
+    )
+    client_fetches_nothing()
+    connect(bakery, "gbol", linked=True)
+    assert history(api, bakery) == []
+
+    clock.shift(timedelta(hours=24, minutes=1))
+
+    assert [item["dataType"] for item in history(api, bakery)] == ["bills"]
+
+
+def test_a_type_with_no_schedule_is_never_refreshed_by_itself(api, bakery, clock):
+    sync_settings(bakery, "invoices")
+    syncs.sync_settings_replace(
+        company=bakery,
+        settings=[syncs.SyncSettingInput("invoices", True, 0, 0)],
+        overrides_defaults=True,
+    )
+    client_fetches_nothing()
+    connect(bakery, "gbol", linked=True)
+
+    clock.shift(timedelta(days=30))
+
+    assert [item["dataType"] for item in history(api, bakery)] == ["invoices"]
+
+
+def test_missed_schedules_run_once_and_only_over_linked_connections(api, bakery, clock):
+    sync_settings(bakery, "invoices", "banking-accounts")
+    connect(bakery, "gbol", linked=True)
+    bank = connect(bakery, "qhnd", linked=True)
+    bank.status = SandboxConnection.Status.DEAUTHORIZED
+    bank.save()
+
+    clock.shift(timedelta(days=3, hours=1))
+    pulls = history(api, bakery)
+
+    assert sorted(item["dataType"] for item in pulls) == [
+        "banking-accounts",
+        "invoices",
+        "invoices",
+    ]
+    assert pulls[0]["requested"] == "2026-05-09T09:00:00.000000Z"
+
+
+def test_a_scheduled_refresh_is_announced_with_read_completed(api, bakery, clock):
+    from codat_sandbox.models import SandboxWebhookMessage
+
+    sync_settings(bakery, "invoices")
+    connect(bakery, "gbol", linked=True)
+    clock.shift(timedelta(hours=25))
+
+    history(api, bakery)
+
+    message = SandboxWebhookMessage.objects.get(event_type="read.completed")
+    assert message.generated == datetime(2026, 5, 7, 9, 0, tzinfo=UTC) + timedelta(
+        seconds=timeline.QUEUED_SECONDS + timeline.fetch_seconds("invoices")
+    )
 
 
 def test_linking_again_after_unlinking_starts_another_initial_read(bakery, clock):

@@ -1,6 +1,7 @@
 """Company sync settings: GET shows them, POST replaces them (docs/codat.md §6.2).
 
-The sandbox's client defaults fetch nothing, so a company syncs only what the app has set.
+A company without settings of its own follows the client-wide ones, which on a fresh Codat
+account are Codat's defaults: every type fetched on first link and refreshed daily.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import pytest
 from codat_sandbox.integrations import ALL_DATA_TYPES
 from codat_sandbox.models import SandboxSyncSetting
 
-from .conftest import sync_settings
+from .conftest import client_fetches_nothing, sync_settings
 from .openapi import load_spec
 
 
@@ -31,7 +32,7 @@ def setting(data_type: str = "invoices", **extra) -> dict:
     } | extra
 
 
-def test_a_company_without_settings_shows_the_defaults_which_fetch_nothing(api, bakery):
+def test_a_company_without_settings_shows_codats_defaults_which_fetch_everything(api, bakery):
     response = api.get(f"/companies/{bakery.id}/syncSettings")
 
     assert response.status_code == 200
@@ -39,7 +40,17 @@ def test_a_company_without_settings_shows_the_defaults_which_fetch_nothing(api, 
     assert data["companyId"] == str(bakery.id)
     assert data["overridesDefaults"] is False
     assert [item["dataType"] for item in data["settings"]] == list(ALL_DATA_TYPES)
+    assert all(item["fetchOnFirstLink"] for item in data["settings"])
+    assert {item["syncSchedule"] for item in data["settings"]} == {24}
+
+
+def test_a_company_without_settings_shows_the_client_wide_ones_once_changed(api, bakery):
+    client_fetches_nothing()
+
+    data = api.get(f"/companies/{bakery.id}/syncSettings").json()
+
     assert not any(item["fetchOnFirstLink"] for item in data["settings"])
+    assert {item["syncSchedule"] for item in data["settings"]} == {0}
 
 
 def test_posting_settings_answers_204_and_get_returns_exactly_them(api, bakery):

@@ -1,5 +1,6 @@
-"""Delivering the outbox: signed like Codat's (Standard Webhooks), after the API call returns, at
-least once, retried on Codat's schedule (docs/codat.md §8.1).
+"""Delivering the outbox: to the webhook consumers subscribed to each event type, signed like
+Codat's (Standard Webhooks), after the API call returns, at least once, retried on Codat's schedule
+(docs/codat.md §8.1).
 
 Delivery is driven by calling `deliver_due()` with the clock set by time_machine. The app's
 endpoint is not involved: HTTP delivery is caught by respx, in-process delivery by a fake WSGI
@@ -17,10 +18,10 @@ import pytest
 import respx
 from standardwebhooks import Webhook
 
-from codat_sandbox import inprocess, webhooks
-from codat_sandbox.models import SandboxWebhookMessage
+from codat_sandbox import inprocess, services, webhooks
+from codat_sandbox.models import SandboxWebhookConsumer, SandboxWebhookMessage
 
-from .conftest import connect
+from .conftest import connect, register_consumer
 
 START = datetime(2026, 5, 6, 9, 0, 0, tzinfo=UTC)
 HOOK_URL = "http://127.0.0.1:8000/webhooks/codat/"
@@ -33,6 +34,13 @@ def clock(time_machine):
     # Autouse, so that the clock stands at START before any fixture writes a message.
     time_machine.move_to(START, tick=False)
     return time_machine
+
+
+@pytest.fixture(autouse=True)
+def consumer(clock, db) -> SandboxWebhookConsumer:
+    # The app's endpoint, registered for every event before any message is written (a message
+    # goes to the consumers subscribed when it is written).
+    return register_consumer(HOOK_URL)
 
 
 @pytest.fixture
@@ -155,14 +163,135 @@ def test_a_read_is_not_announced_before_its_sync_finishes(bakery, clock, over_ht
     assert late[-1] == "read.completed.initial"
 
 
-def test_the_url_can_be_changed_with_a_setting(bakery, clock, over_http, settings):
-    settings.CODAT_SANDBOX_WEBHOOK_URL = "https://hooks.example/codat"
-    route = over_http.post("https://hooks.example/codat").respond(200)
-    a_message(bakery)
+# --- who receives what -------------------------------------------------------------------------
+
+
+def sent_to(route) -> list[str]:
+    return [json.loads(call.request.content)["eventType"] for call in route.calls]
+
+
+def test_each_consumer_gets_only_the_event_types_it_subscribed_to(bakery, clock, over_http):
+    app = over_http.post(HOOK_URL).respond(200)
+    other = over_http.post("https://hooks.example/codat").respond(200)
+    register_consumer("https://hooks.example/codat", "connection.created", "read.completed")
+    connect(bakery, "gbol")
     clock.shift(1)
 
-    assert webhooks.deliver_due() == 2
-    assert route.call_count == 2
+    webhooks.deliver_due()
+
+    # bakery's company.created was written before the second consumer existed.
+    assert sent_to(app) == ["company.created", "connection.created"]
+    assert sent_to(other) == ["connection.created"]
+    # Both got the same message: one webhook-id, one body.
+    assert (
+        other.calls[0].request.headers["webhook-id"] == app.calls[1].request.headers["webhook-id"]
+    )
+
+
+def test_without_a_consumer_nothing_is_sent_and_the_outbox_says_why(clock, over_http, consumer):
+    route = over_http.post(HOOK_URL).respond(200)
+    consumer.delete()
+    company = services.company_create(name="Nobody Listens")
+    clock.shift(1)
+
+    assert webhooks.deliver_due() == 0
+    assert route.call_count == 0
+    message = SandboxWebhookMessage.objects.get(company_id=company.id)
+    assert message.state == "no consumer"
+    assert message.last_error == webhooks.NO_CONSUMER
+
+
+def test_a_disabled_consumer_gets_nothing(clock, over_http, consumer):
+    route = over_http.post(HOOK_URL).respond(200)
+    consumer.delete()
+    register_consumer(HOOK_URL, disabled=True)
+    services.company_create(name="Switched Off")
+    clock.shift(1)
+
+    assert webhooks.deliver_due() == 0
+    assert route.call_count == 0
+
+
+def test_a_consumer_with_company_tags_gets_only_those_companies_events(clock, over_http, consumer):
+    route = over_http.post(HOOK_URL).respond(200)
+    consumer.delete()
+    register_consumer(HOOK_URL, company_tags=["region:uk"])
+    services.company_create(name="Here", tags={"region": "uk"})
+    services.company_create(name="There", tags={"region": "us"})
+    clock.shift(1)
+
+    webhooks.deliver_due()
+
+    names = [json.loads(call.request.content)["payload"]["name"] for call in route.calls]
+    assert names == ["Here"]
+
+
+def test_a_consumer_deleted_before_delivery_is_owed_nothing(bakery, clock, over_http, consumer):
+    route = over_http.post(HOOK_URL).respond(200)
+    message = a_message(bakery)
+    consumer.delete()
+    clock.shift(1)
+
+    assert webhooks.deliver_due() == 0
+    assert route.call_count == 0
+    message.refresh_from_db()
+    assert message.state == "failed"
+
+
+def test_a_failing_consumer_does_not_make_another_get_the_message_twice(bakery, clock, over_http):
+    app = over_http.post(HOOK_URL).respond(200)
+    other = over_http.post("https://hooks.example/codat")
+    other.side_effect = [httpx.Response(500), httpx.Response(200)]
+    register_consumer("https://hooks.example/codat", "connection.created")
+    message = a_message(bakery)
+    SandboxWebhookMessage.objects.exclude(pk=message.pk).delete()
+    clock.shift(1)
+
+    webhooks.deliver_due()
+    clock.shift(5)
+    webhooks.deliver_due()
+
+    assert (app.call_count, other.call_count) == (1, 2)
+    message.refresh_from_db()
+    assert message.state == "delivered"
+
+
+def test_reads_are_not_announced_when_no_product_is_enabled(bakery, clock, over_http, settings):
+    from .conftest import sync_settings
+
+    settings.CODAT_SANDBOX_READ_WEBHOOKS = "off"
+    route = over_http.post(HOOK_URL).respond(200)
+    sync_settings(bakery, "invoices")
+    connection = connect(bakery, "gbol", linked=True)
+    clock.shift(60)
+
+    webhooks.deliver_due()
+
+    assert connection.datasets.get().data_type == "invoices"  # the read still happened
+    assert sent_to(route) == ["company.created", "connection.created", "connection.connected"]
+    assert not SandboxWebhookMessage.objects.filter(event_type__startswith="read.").exists()
+
+
+def test_only_this_sites_consumers_are_reached_in_process(bakery, clock, settings, monkeypatch):
+    settings.CODAT_SANDBOX_IN_PROCESS = True
+    settings.CODAT_WEBHOOK_SECRETS = [SECRET]
+    in_process: list[str] = []
+
+    def fake_app(environ, start_response):
+        in_process.append(environ["PATH_INFO"])
+        start_response("204 No Content", [])
+        return [b""]
+
+    monkeypatch.setattr(inprocess, "wsgi_app", fake_app)
+    register_consumer("https://hooks.example/elsewhere", "connection.created")
+    with respx.mock(assert_all_called=False) as network:
+        elsewhere = network.post("https://hooks.example/elsewhere").respond(200)
+        a_message(bakery)
+        clock.shift(1)
+        webhooks.deliver_due()
+
+    assert in_process == ["/webhooks/codat/", "/webhooks/codat/"]
+    assert elsewhere.call_count == 1
 
 
 def test_in_process_delivery_goes_through_the_wsgi_app_without_a_socket(

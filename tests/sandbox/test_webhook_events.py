@@ -219,6 +219,7 @@ def test_the_first_read_is_announced_once_all_its_datasets_finish(bakery, clock)
 
 
 def test_a_first_read_with_nothing_to_fetch_is_still_announced(bakery, clock):
+    sync_settings(bakery)  # every type off
     connect(bakery, "gbol", linked=True)
 
     event = only("read.completed.initial")
