@@ -20,21 +20,31 @@ from codat.errors import DataTypeNotConsented
 from codat.http import BaseClient, ClientOptions
 from codat.parsing import (
     page_of,
+    parse_client_sync_settings,
     parse_company,
     parse_connection,
     parse_data_statuses,
     parse_integration,
+    parse_profile,
     parse_pull_operation,
+    parse_sync_settings,
+    parse_webhook_consumer,
+    parse_webhook_consumers,
+    profile_json,
+    switches_on,
     sync_setting_json,
 )
 from codat.types import (
+    ClientSyncSettings,
     Company,
     Connection,
     DataStatus,
     Integration,
     Page,
+    Profile,
     PullOperation,
     SyncSetting,
+    WebhookConsumer,
 )
 
 logger = logging.getLogger("codat")
@@ -162,14 +172,24 @@ class CodatClient(BaseClient):
 
     # --- Data: sync settings, refresh, status, pull history ----------------------------------
 
+    # Codat: get-company-syncSettings (GET /companies/{companyId}/syncSettings)
+    def get_sync_settings(self, company_id: str) -> list[SyncSetting]:
+        return self._call(
+            "GET", f"/companies/{_seg(company_id)}/syncSettings", parse=parse_sync_settings
+        )
+
     # Codat: set-company-syncSettings (POST /companies/{companyId}/syncSettings)
     def set_sync_settings(self, company_id: str, settings: Sequence[SyncSetting]) -> None:
         """Make `settings` the company's sync settings, overriding the client's defaults.
 
-        Every listed type must pass the consent gate, even one being switched off: to stop
-        Codat fetching a type, leave it out of the list.
+        A type left out follows the client-wide settings, which on a fresh Codat account fetch
+        everything (docs/codat.md §6.2): to stop Codat fetching a type, send it switched off.
+        Every type switched on (fetched on first link, or on a schedule) must pass the consent
+        gate; switching one off never needs consent.
         """
-        self._require_consent(company_id, [setting.data_type for setting in settings])
+        self._require_consent(
+            company_id, [setting.data_type for setting in settings if switches_on(setting)]
+        )
         body = {
             "companyId": company_id,
             "settings": [sync_setting_json(setting) for setting in settings],
@@ -227,6 +247,57 @@ class CodatClient(BaseClient):
             params=params,
             parse=page_of(parse_pull_operation),
         )
+
+    # --- The client's account: profile, client-wide sync settings, webhook consumers -------
+
+    # Codat: get-profile (GET /profile)
+    def get_profile(self) -> Profile:
+        return self._call("GET", "/profile", parse=parse_profile)
+
+    # Codat: update-profile (PUT /profile)
+    def update_profile(self, profile: Profile) -> Profile:
+        """Replace the profile: Codat asks for every field, so send one read with get_profile
+        and changed, not one built from scratch."""
+        return self._call("PUT", "/profile", json_body=profile_json(profile), parse=parse_profile)
+
+    # Codat: get-profile-syncSettings (GET /profile/syncSettings)
+    def get_client_sync_settings(self) -> ClientSyncSettings:
+        return self._call("GET", "/profile/syncSettings", parse=parse_client_sync_settings)
+
+    # Codat: update-profile-syncSettings (POST /profile/syncSettings)
+    def set_client_sync_settings(self, client_id: str, settings: Sequence[SyncSetting]) -> None:
+        """Make `settings` the client-wide sync settings, which every company without its own
+        follows. No consent covers every company, so none of them may switch a type on."""
+        switched_on = [setting.data_type for setting in settings if switches_on(setting)]
+        if switched_on:
+            raise DataTypeNotConsented(
+                f"Client-wide sync settings would fetch {switched_on[0]} for every company",
+                data_type=switched_on[0],
+            )
+        body = {
+            "clientId": client_id,
+            "settings": [sync_setting_json(setting) for setting in settings],
+            "overridesDefaults": True,
+        }
+        # Replaced wholesale, so sending it twice is safe.
+        self._call("POST", "/profile/syncSettings", json_body=body, parse=None, idempotent=True)
+
+    # Codat: list-webhook-consumers (GET /webhooks)
+    def list_webhook_consumers(self) -> list[WebhookConsumer]:
+        return self._call("GET", "/webhooks", parse=parse_webhook_consumers)
+
+    # Codat: create-webhook-consumer (POST /webhooks)
+    def create_webhook_consumer(
+        self, *, url: str, event_types: Sequence[str], disabled: bool = False
+    ) -> WebhookConsumer:
+        """A new consumer. Codat's answer never carries its signing secret: that is shown only
+        in Codat's portal."""
+        body = {"url": url, "eventTypes": list(event_types), "disabled": disabled}
+        return self._call("POST", "/webhooks", json_body=body, parse=parse_webhook_consumer)
+
+    # Codat: delete-webhook-consumer (DELETE /webhooks/{webhookId})
+    def delete_webhook_consumer(self, consumer_id: str) -> None:
+        self._call("DELETE", f"/webhooks/{_seg(consumer_id)}", parse=None)
 
     # --- The consent gate ------------------------------------------------------------------
 

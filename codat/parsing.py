@@ -14,14 +14,17 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from codat.types import (
+    ClientSyncSettings,
     Company,
     Connection,
     DataConnectionError,
     DataStatus,
     Integration,
     Page,
+    Profile,
     PullOperation,
     SyncSetting,
+    WebhookConsumer,
 )
 
 T = TypeVar("T")
@@ -187,3 +190,90 @@ def parse_pull_operation(data: Mapping[str, Any]) -> PullOperation:
         status_description=_optional_text(data, "statusDescription"),
         error_message=_optional_text(data, "errorMessage"),
     )
+
+
+def _optional_int(data: Mapping[str, Any], key: str) -> int | None:
+    value = data.get(key)
+    if value is None or isinstance(value, bool):
+        return None
+    return int(value)
+
+
+def _sync_setting(data: Mapping[str, Any]) -> SyncSetting:
+    return SyncSetting(
+        data_type=str(data["dataType"]),
+        fetch_on_first_link=data.get("fetchOnFirstLink") is True,
+        sync_schedule=int(data.get("syncSchedule") or 0),
+        sync_order=int(data.get("syncOrder") or 0),
+        sync_from_window=_optional_int(data, "syncFromWindow"),
+        months_to_sync=_optional_int(data, "monthsToSync"),
+    )
+
+
+def parse_sync_settings(data: Mapping[str, Any]) -> list[SyncSetting]:
+    settings = data.get("settings")
+    if settings is None:
+        return []
+    if not isinstance(settings, list):
+        raise TypeError("settings is not a list")
+    return [_sync_setting(item) for item in settings]
+
+
+def switches_on(setting: SyncSetting) -> bool:
+    """True when the setting makes Codat fetch the type by itself: on first link or on a
+    schedule (docs/codat.md §6.2)."""
+    return setting.fetch_on_first_link or setting.sync_schedule > 0
+
+
+def parse_client_sync_settings(data: Mapping[str, Any]) -> ClientSyncSettings:
+    return ClientSyncSettings(
+        client_id=_text(data, "clientId"),
+        settings=tuple(parse_sync_settings(data)),
+        overrides_defaults=data.get("overridesDefaults") is True,
+    )
+
+
+def parse_profile(data: Mapping[str, Any]) -> Profile:
+    white_list = data.get("whiteListUrls") or []
+    if not isinstance(white_list, list):
+        raise TypeError("whiteListUrls is not a list")
+    return Profile(
+        name=_text(data, "name"),
+        redirect_url=_text(data, "redirectUrl"),
+        logo_url=_text(data, "logoUrl"),
+        icon_url=_text(data, "iconUrl"),
+        white_list_urls=tuple(str(url) for url in white_list),
+    )
+
+
+def profile_json(profile: Profile) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": profile.name, "redirectUrl": profile.redirect_url}
+    if profile.logo_url:
+        body["logoUrl"] = profile.logo_url
+    if profile.icon_url:
+        body["iconUrl"] = profile.icon_url
+    body["whiteListUrls"] = list(profile.white_list_urls)
+    return body
+
+
+def parse_webhook_consumer(data: Mapping[str, Any]) -> WebhookConsumer:
+    event_types = data.get("eventTypes") or []
+    company_tags = data.get("companyTags") or []
+    if not isinstance(event_types, list) or not isinstance(company_tags, list):
+        raise TypeError("eventTypes and companyTags must be lists")
+    return WebhookConsumer(
+        id=str(data["id"]),
+        url=_text(data, "url"),
+        event_types=tuple(str(item) for item in event_types),
+        disabled=data.get("disabled") is True,
+        company_tags=tuple(str(item) for item in company_tags),
+    )
+
+
+def parse_webhook_consumers(data: Mapping[str, Any]) -> list[WebhookConsumer]:
+    results = data.get("results")
+    if results is None:
+        return []
+    if not isinstance(results, list):
+        raise TypeError("results is not a list")
+    return [parse_webhook_consumer(item) for item in results]

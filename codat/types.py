@@ -169,6 +169,40 @@ class SyncSetting:
 
 
 @dataclass(frozen=True)
+class ClientSyncSettings:
+    """The client-wide sync settings (Codat's `SyncSettings`), which a company without its own
+    follows; `client_id` is what setting them must quote back."""
+
+    client_id: str
+    settings: tuple[SyncSetting, ...]
+    overrides_defaults: bool
+
+
+@dataclass(frozen=True)
+class Profile:
+    """The Codat client's profile (Codat's `Profile`); `redirect_url` is the Link redirect
+    template (docs/codat.md §4), empty when none is set."""
+
+    name: str
+    redirect_url: str
+    logo_url: str = ""
+    icon_url: str = ""
+    white_list_urls: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WebhookConsumer:
+    """An endpoint Codat sends webhooks to (Codat's `WebhookConsumer`); no event types means
+    every event. Codat's API never returns its signing secret."""
+
+    id: str
+    url: str
+    event_types: tuple[str, ...]
+    disabled: bool = False
+    company_tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class DataStatus:
     """The state of one data type in Codat's cache for a company (Codat's `DataStatus`).
 

@@ -6,6 +6,8 @@ The client asks the gate before any network I/O, so a refused call leaves no tra
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from codat.errors import DataTypeNotConsented
@@ -92,6 +94,57 @@ def test_sync_settings_with_only_consented_types_are_sent(respx_mock):
     assert route.call_count == 1
     # One question per call, so a call never mixes two answers from a changing gate.
     assert gate.asked == [COMPANY_ID]
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [SyncSetting("bills", True, 0, 1), SyncSetting("bills", False, 24, 1)],
+    ids=["fetched on first link", "on a schedule"],
+)
+def test_switching_an_unconsented_type_on_in_any_way_is_refused(respx_mock, setting):
+    route = respx_mock.route()
+    gate = RecordingGate({COMPANY_ID: {"invoices"}})
+
+    with pytest.raises(DataTypeNotConsented, match="bills"):
+        make_client(data_type_gate=gate).set_sync_settings(
+            COMPANY_ID, [SyncSetting("invoices", True, 24, 0), setting]
+        )
+
+    assert route.call_count == 0
+
+
+def test_switching_unconsented_types_off_needs_no_consent(respx_mock):
+    route = respx_mock.post(f"/companies/{COMPANY_ID}/syncSettings").respond(204)
+    gate = RecordingGate({COMPANY_ID: {"invoices"}})
+
+    make_client(data_type_gate=gate).set_sync_settings(
+        COMPANY_ID,
+        [SyncSetting("invoices", True, 24, 0), SyncSetting("bills", False, 0, 1)],
+    )
+    # Even with no gate at all: turning everything off can only fetch less.
+    make_client().set_sync_settings(COMPANY_ID, [SyncSetting("bills", False, 0, 0)])
+
+    assert route.call_count == 2
+    sent = json.loads(route.calls[0].request.content)["settings"]
+    assert [(item["dataType"], item["fetchOnFirstLink"]) for item in sent] == [
+        ("invoices", True),
+        ("bills", False),
+    ]
+
+
+def test_client_wide_settings_may_switch_nothing_on(respx_mock):
+    # No consent covers every company, so no client-wide setting may fetch anything.
+    route = respx_mock.route()
+
+    with pytest.raises(DataTypeNotConsented, match="invoices"):
+        make_client(
+            data_type_gate=RecordingGate({COMPANY_ID: {"invoices"}})
+        ).set_client_sync_settings(
+            "367f7975-267b-439b-90c6-a6040ee680f3",
+            [SyncSetting("bills", False, 0, 0), SyncSetting("invoices", False, 24, 1)],
+        )
+
+    assert route.call_count == 0
 
 
 def test_emptying_the_sync_settings_needs_no_consent(respx_mock):

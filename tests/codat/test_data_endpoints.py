@@ -265,3 +265,120 @@ def test_list_pull_operations_without_a_query_sends_none(respx_mock):
     make_client().list_pull_operations(COMPANY_ID)
 
     assert "query" not in route.calls.last.request.url.params
+
+
+# --- The client's account: profile, client-wide sync settings, webhook consumers -----------------
+
+CLIENT_ID = "367f7975-267b-439b-90c6-a6040ee680f3"
+
+
+def test_get_profile_reads_the_redirect_url(respx_mock):
+    respx_mock.get("/profile").respond(
+        200,
+        json={
+            "name": "Bob's Burgers",
+            "redirectUrl": "https://bobs-burgers.{countrySuffix}/{companyId}",
+            "whiteListUrls": ["https://bobs-burgers.com"],
+            "apiKey": "never-kept",
+        },
+    )
+
+    profile = make_client().get_profile()
+
+    assert profile.name == "Bob's Burgers"
+    assert profile.redirect_url == "https://bobs-burgers.{countrySuffix}/{companyId}"
+    assert profile.white_list_urls == ("https://bobs-burgers.com",)
+
+
+def test_update_profile_puts_every_field_it_knows_and_no_api_key(respx_mock):
+    route = respx_mock.put("/profile").respond(
+        200, json={"name": "Bank", "redirectUrl": "https://bank.example/{companyId}"}
+    )
+    from codat.types import Profile
+
+    updated = make_client().update_profile(
+        Profile(
+            name="Bank",
+            redirect_url="https://bank.example/{companyId}",
+            logo_url="https://bank.example/logo.png",
+            white_list_urls=("https://bank.example",),
+        )
+    )
+
+    assert json.loads(route.calls.last.request.content) == {
+        "name": "Bank",
+        "redirectUrl": "https://bank.example/{companyId}",
+        "logoUrl": "https://bank.example/logo.png",
+        "whiteListUrls": ["https://bank.example"],
+    }
+    assert updated.redirect_url == "https://bank.example/{companyId}"
+
+
+def test_client_sync_settings_are_read_and_set_with_the_client_id(respx_mock):
+    respx_mock.get("/profile/syncSettings").respond(
+        200,
+        json={
+            "clientId": CLIENT_ID,
+            "settings": [
+                {
+                    "dataType": "invoices",
+                    "fetchOnFirstLink": True,
+                    "syncSchedule": 24,
+                    "syncOrder": 0,
+                }
+            ],
+            "overridesDefaults": False,
+        },
+    )
+    posted = respx_mock.post("/profile/syncSettings").respond(204)
+    client = make_client()
+
+    current = client.get_client_sync_settings()
+    client.set_client_sync_settings(current.client_id, [SyncSetting("invoices", False, 0, 0)])
+
+    assert current.settings == (SyncSetting("invoices", True, 24, 0),)
+    assert current.overrides_defaults is False
+    assert json.loads(posted.calls.last.request.content) == {
+        "clientId": CLIENT_ID,
+        "settings": [
+            {"dataType": "invoices", "fetchOnFirstLink": False, "syncSchedule": 0, "syncOrder": 0}
+        ],
+        "overridesDefaults": True,
+    }
+
+
+def test_webhook_consumers_are_listed_created_and_deleted(respx_mock):
+    consumer = {
+        "id": "12571faf-0898-47e7-afdd-0fe9eb0a9bf5",
+        "url": "https://bank.example/webhooks/codat/",
+        "eventTypes": ["read.completed"],
+        "disabled": False,
+    }
+    respx_mock.get("/webhooks").respond(200, json={"results": [consumer]})
+    created = respx_mock.post("/webhooks").respond(201, json=consumer)
+    deleted = respx_mock.delete(f"/webhooks/{consumer['id']}").respond(204)
+    client = make_client()
+
+    [listed] = client.list_webhook_consumers()
+    made = client.create_webhook_consumer(url=consumer["url"], event_types=["read.completed"])
+    client.delete_webhook_consumer(listed.id)
+
+    assert listed == made
+    assert listed.event_types == ("read.completed",)
+    assert json.loads(created.calls.last.request.content) == {
+        "url": "https://bank.example/webhooks/codat/",
+        "eventTypes": ["read.completed"],
+        "disabled": False,
+    }
+    assert deleted.call_count == 1
+
+
+def test_creating_a_consumer_is_not_resent_after_a_5xx(respx_mock):
+    # A POST that may have reached Codat could leave two consumers (X2).
+    route = respx_mock.post("/webhooks").respond(503, json={"error": "down"})
+
+    with pytest.raises(CodatUnavailable) as caught:
+        make_client().create_webhook_consumer(url="https://bank.example/hooks", event_types=[])
+
+    assert route.call_count == 1
+    assert caught.value.may_have_been_applied is True

@@ -235,7 +235,10 @@ def test_reminders_and_the_pause_follow_the_bank_authorisation(
         assert "1-day reminders: 1" in run_reminders(at(99, hours=1))
         paused = run_reminders(at(100, minutes=5))
 
-    assert "7-day reminders: 0; 1-day reminders: 0; paused: 0; resumed after a reconnect: 0." in on_day_90
+    assert (
+        "7-day reminders: 0; 1-day reminders: 0; paused: 0; resumed after a reconnect: 0."
+        in on_day_90
+    )
     with time_machine.travel(at(99, hours=23)):
         assert "banking-transactions" in allowed_data_types(acme)
     assert "paused: 1" in paused
@@ -266,7 +269,9 @@ def test_the_bank_expiring_after_the_pause_does_not_pause_it_again(
     with django_capture_on_commit_callbacks(execute=True):
         again = run_reminders(at(100, hours=3))
 
-    assert "7-day reminders: 0; 1-day reminders: 0; paused: 0; resumed after a reconnect: 0." in again
+    assert (
+        "7-day reminders: 0; 1-day reminders: 0; paused: 0; resumed after a reconnect: 0." in again
+    )
     assert ConsentEvent.objects.filter(action="expire").count() == 1
     assert mail.outbox == []
 

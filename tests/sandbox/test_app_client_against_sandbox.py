@@ -20,7 +20,7 @@ from codat.errors import (
     DatasetAlreadyInProgress,
     DataTypeNotConsented,
 )
-from codat.types import SyncSetting
+from codat.types import DATA_TYPES, SyncSetting
 from codat_sandbox import timeline
 from codat_sandbox.inprocess import wsgi_app
 from companies.codat_client import get_client
@@ -85,10 +85,19 @@ def test_sync_settings_refreshes_and_status_through_the_apps_client(client, bake
     )
     company_id = str(bakery.id)
     with time_machine.travel(datetime(2026, 5, 6, 9, 0, tzinfo=UTC), tick=False) as clock:
+        # Every type named: one left out would follow the client-wide settings, which on a
+        # fresh account fetch everything on first link.
         codat.set_sync_settings(
             company_id,
-            [SyncSetting("invoices", True, 24, 0), SyncSetting("bills", False, 24, 1)],
+            [SyncSetting("invoices", True, 24, 0), SyncSetting("bills", False, 24, 1)]
+            + [SyncSetting(t, False, 0, 2) for t in DATA_TYPES if t not in consented],
         )
+        switched_on = {
+            s.data_type
+            for s in codat.get_sync_settings(company_id)
+            if s.fetch_on_first_link or s.sync_schedule
+        }
+        assert switched_on == {"invoices", "bills"}
         connection = connect(bakery, "gbol", linked=True)  # starts the initial read: invoices
 
         with pytest.raises(DatasetAlreadyInProgress):
