@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from codat.client import CodatClient
 from codat.errors import CodatError, CodatRejected, CodatUnavailable
-from codat.types import SyncSetting, source_type_of
+from codat.types import DATA_TYPES, SyncSetting, source_type_of
 from companies.codat_client import get_client
 from companies.models import Company
 from companies.requests import client_ip
@@ -359,10 +359,64 @@ def _sync_settings_before_linking(*, company: Company, client: CodatClient) -> N
         raise CodatUnavailable(f"Sync settings not applied: {state.last_error}")
 
 
+class SyncSettingsNotApplied(Exception):
+    """Codat answered, but reading its settings back shows something other than we sent."""
+
+
+def codat_sync_settings_for(consented: list[str]) -> list[SyncSetting]:
+    """A company's sync settings naming every Codat data type: the consented ones fetched on
+    first link and refreshed, every other one switched off. A type left out would follow the
+    client-wide settings, which on Codat fetch everything by default (docs/codat.md §6.2)."""
+    return [
+        SyncSetting(
+            data_type=data_type,
+            fetch_on_first_link=True,
+            sync_schedule=SYNC_SCHEDULE_HOURS,
+            sync_order=order,
+        )
+        for order, data_type in enumerate(consented)
+    ] + [
+        SyncSetting(data_type=data_type, fetch_on_first_link=False, sync_schedule=0, sync_order=0)
+        for data_type in DATA_TYPES
+        if data_type not in consented
+    ]
+
+
+def _confirm_sync_settings(sent: list[SyncSetting], read_back: list[SyncSetting]) -> None:
+    """Raise unless Codat now fetches, by itself, exactly what was sent: every type named with
+    the same first-link and schedule, and no other type switched on."""
+    found = {setting.data_type: setting for setting in read_back}
+    for setting in sent:
+        have = found.pop(setting.data_type, None)
+        if have is None or (have.fetch_on_first_link, have.sync_schedule) != (
+            setting.fetch_on_first_link,
+            setting.sync_schedule,
+        ):
+            raise SyncSettingsNotApplied(
+                f"Codat's settings for {setting.data_type} read back as "
+                f"{'missing' if have is None else _describe(have)}, not {_describe(setting)}"
+            )
+    unknown_on = sorted(
+        t for t, have in found.items() if have.fetch_on_first_link or have.sync_schedule
+    )
+    if unknown_on:
+        raise SyncSettingsNotApplied(
+            f"Codat fetches data types we do not know of: {', '.join(unknown_on)}"
+        )
+
+
+def _describe(setting: SyncSetting) -> str:
+    return (
+        f"fetchOnFirstLink={str(setting.fetch_on_first_link).lower()} "
+        f"syncSchedule={setting.sync_schedule}"
+    )
+
+
 def codat_sync_settings_apply(*, company: Company, client: CodatClient | None = None) -> bool:
-    """Set the company's Codat sync settings to exactly the consented data types, and queue a
-    refresh of the newly consented ones. True when Codat has them; False leaves it pending
-    with a retry scheduled."""
+    """Set the company's Codat sync settings to fetch exactly the consented data types (every
+    other type named and switched off), read them back, and queue a refresh of the newly
+    consented ones. True when Codat has them; False leaves it pending with a retry scheduled
+    (also when Codat accepted settings that read back differently)."""
     if client is None:
         with codat_client() as own_client:
             return codat_sync_settings_apply(company=company, client=own_client)
@@ -378,26 +432,17 @@ def codat_sync_settings_apply(*, company: Company, client: CodatClient | None = 
         if t not in state.applied_data_types and source_type_of(t) in linked_kinds
     ]
     now = timezone.now()
+    wanted = codat_sync_settings_for(desired)
     try:
-        client.set_sync_settings(
-            codat_id,
-            [
-                SyncSetting(
-                    data_type=data_type,
-                    fetch_on_first_link=True,
-                    sync_schedule=SYNC_SCHEDULE_HOURS,
-                    sync_order=order,
-                )
-                for order, data_type in enumerate(desired)
-            ],
-        )
+        client.set_sync_settings(codat_id, wanted)
+        _confirm_sync_settings(wanted, client.get_sync_settings(codat_id))
         for data_type in newly_consented:
             try:
                 client.queue_data_type(codat_id, data_type)
             except CodatRejected as exc:
                 # Typically "already in progress": Codat is fetching it anyway.
                 logger.info("Codat did not queue %s for %s: %s", data_type, codat_id, exc)
-    except CodatError as exc:
+    except (CodatError, SyncSettingsNotApplied) as exc:
         delay = RETRY_DELAYS[min(state.attempts, len(RETRY_DELAYS) - 1)]
         CodatSyncState.objects.filter(pk=state.pk).update(
             pending=True,

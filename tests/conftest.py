@@ -6,6 +6,9 @@ Personas: `owner` (signed up, owns Acme Ltd), `colleague` (a member of Acme Ltd)
 
 from __future__ import annotations
 
+import json
+
+import httpx
 import pytest
 import respx
 from django.contrib.auth import get_user_model
@@ -193,9 +196,38 @@ def fake_codat(settings, monkeypatch, sleeps):
     monkeypatch.setattr(connection_services, "get_client", client_factory)
     monkeypatch.setattr(consent_services, "get_client", client_factory)
     with respx.mock(base_url=CODAT, assert_all_called=False) as mock:
-        # Before every first link the company's sync settings are set (to what is consented).
+        # Before every first link the company's sync settings are set (to what is consented),
+        # then read back: Codat answers with the last settings it accepted for the company.
         mock.post(path__regex=r"^/companies/[^/]+/syncSettings$", name="sync_settings").respond(204)
+
+        def read_back(request: httpx.Request) -> httpx.Response:
+            company_id = request.url.path.split("/")[2]
+            for call in reversed(mock.routes["sync_settings"].calls):
+                accepted = call.has_response and call.response.status_code == 204
+                if accepted and call.request.url.path.split("/")[2] == company_id:
+                    return httpx.Response(200, json=json.loads(call.request.content))
+            return httpx.Response(
+                200, json={"companyId": company_id, "settings": [], "overridesDefaults": False}
+            )
+
+        mock.get(path__regex=r"^/companies/[^/]+/syncSettings$", name="sync_settings_read").mock(
+            side_effect=read_back
+        )
         yield mock
+
+
+@pytest.fixture
+def codat_account_set_up(db):
+    """The sandbox's Codat account set up as an operator does before going live
+    (`manage.py codat_setup --apply`: redirect URL, the app's webhook consumer, client-wide
+    sync settings that fetch nothing), through the same service and the app's own client.
+    Tests that drive the Link page or need webhooks ask for it; without it the sandbox is a
+    fresh Codat account (no redirect URL, no consumer, Codat's default settings)."""
+    from companies.codat_client import get_client
+    from connections.codat_setup import codat_setup_apply
+
+    with get_client() as client:
+        return codat_setup_apply(client=client)
 
 
 @pytest.fixture

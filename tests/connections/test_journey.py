@@ -17,7 +17,8 @@ from codat_sandbox.models import SandboxCompany, SandboxConnection
 from companies.models import Company
 from connections.models import Connection, Integration
 
-pytestmark = pytest.mark.django_db
+# The Link page redirects back only once the account has the app's redirect URL.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("codat_account_set_up")]
 
 
 def sign_up(client: Client, *, business: str = "Brightside Bakery") -> Company:

@@ -12,6 +12,7 @@ import time_machine
 from django.core import mail
 from django.db import DatabaseError
 
+from codat.types import DATA_TYPES
 from consents.models import CodatSyncState, Consent, ConsentEvent, ConsentText, Product
 from consents.services import consent_text_publish
 from tests.consents.conftest import grant
@@ -205,11 +206,55 @@ def test_granting_sets_codat_sync_settings_to_exactly_the_consented_types(
 
     assert response["Location"] == "/products/business-insights/"
     body = json.loads(fake_codat.routes["sync_settings"].calls.last.request.content)
-    assert {s["dataType"] for s in body["settings"]} == set(insights.all_data_types)
+    assert switched_on(body) == set(insights.all_data_types)
+    # Every other type is named and switched off: left out, it would follow Codat's
+    # client-wide settings, which fetch everything by default.
+    assert sorted(s["dataType"] for s in body["settings"]) == sorted(DATA_TYPES)
+    off = [s for s in body["settings"] if s["dataType"] not in insights.all_data_types]
+    assert {(s["fetchOnFirstLink"], s["syncSchedule"]) for s in off} == {(False, 0)}
+    assert fake_codat.routes["sync_settings_read"].call_count == 1  # and read back
     # Accounting types are queued now (Xero is linked); banking ones wait for a bank.
     queued_types = {c.request.url.path.rsplit("/", 1)[1] for c in queued.calls}
     assert queued_types == set(insights.data_types)
     state = CodatSyncState.objects.get(company=acme)
+    assert not state.pending and state.applied_data_types == sorted(insights.all_data_types)
+
+
+def test_settings_that_read_back_differently_are_not_applied_and_retried(
+    owner_client, acme, insights, fake_codat, django_capture_on_commit_callbacks
+):
+    from django.core.management import call_command
+
+    link_xero(acme)
+    fake_codat.post(path__regex=r"^/companies/[^/]+/data/queue/[^/]+$").respond(
+        400, json={"statusCode": 400, "error": "already in progress"}
+    )
+    # Codat accepts the settings but then still fetches invoices on first link.
+    drifted = fake_codat.routes["sync_settings_read"]
+    real_read_back = drifted.side_effect
+
+    def with_invoices_on(request):
+        body = json.loads(real_read_back(request).content)
+        for setting in body["settings"]:
+            if setting["dataType"] == "invoices":
+                setting["fetchOnFirstLink"] = True
+        return httpx.Response(200, json=body)
+
+    drifted.mock(side_effect=with_invoices_on)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        grant(owner_client, "business-insights")
+
+    state = CodatSyncState.objects.get(company=acme)
+    assert state.pending and state.attempts == 1
+    assert "SyncSettingsNotApplied" in state.last_error and "invoices" in state.last_error
+    queued = [c for c in fake_codat.calls if "/data/queue/" in c.request.url.path]
+    assert queued == []  # nothing refreshed on settings Codat does not have
+
+    drifted.mock(side_effect=real_read_back)
+    with time_machine.travel(state.next_attempt_at, tick=False):
+        call_command("consents_retry_sync")
+    state.refresh_from_db()
     assert not state.pending and state.applied_data_types == sorted(insights.all_data_types)
 
 
@@ -264,6 +309,10 @@ def test_codat_failing_while_applying_settings_leaves_the_decision_and_retries_l
 
     state.refresh_from_db()
     assert not state.pending and state.applied_data_types == sorted(insights.all_data_types)
+
+
+def switched_on(body: dict) -> set[str]:
+    return {s["dataType"] for s in body["settings"] if s["fetchOnFirstLink"] or s["syncSchedule"]}
 
 
 def test_inactive_and_unknown_products_are_404(owner_client, lending):

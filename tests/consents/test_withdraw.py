@@ -66,7 +66,12 @@ def test_withdrawing_takes_effect_at_once_and_the_gate_follows(
     assert "invoices" not in allowed  # Lending's own data stops being read
     assert "profitAndLoss" in allowed  # the dashboard still reads this
     body = json.loads(codat.routes["sync_settings"].calls.last.request.content)
-    assert {s["dataType"] for s in body["settings"]} == set(allowed)
+    switched_on = {
+        s["dataType"] for s in body["settings"] if s["fetchOnFirstLink"] or s["syncSchedule"]
+    }
+    assert switched_on == set(allowed)
+    invoices = next(s for s in body["settings"] if s["dataType"] == "invoices")
+    assert (invoices["fetchOnFirstLink"], invoices["syncSchedule"]) == (False, 0)
     assert not CodatSyncState.objects.get(company=acme).pending
     assert ConsentEvent.objects.filter(action="withdraw").count() == 1
     assert Connection.objects.filter(status="Linked").count() == 2  # connections untouched

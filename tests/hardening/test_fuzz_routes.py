@@ -129,6 +129,9 @@ def _build_world() -> World:
     assert Consent.objects.filter(company=acme).exists()
     dataset = SandboxDataset.objects.filter(company=sandbox_company).first()
     message = SandboxWebhookMessage.objects.first()
+    consumer = sandbox_services.webhook_consumer_create(
+        url=f"{settings.SITE_URL}/webhooks/codat/", event_types=[]
+    )
     return World(
         staff_id=staff.pk,
         sessions={
@@ -156,6 +159,7 @@ def _build_world() -> World:
             "dataset_id": str(dataset.id if dataset else uuid.uuid4()),
             "platform_key": "mqjo",
             "public_id": str(message.public_id if message else uuid.uuid4()),
+            "webhook_id": str(consumer.id),
         },
     )
 

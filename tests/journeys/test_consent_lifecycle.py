@@ -10,20 +10,26 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.db.models import Q
 from django.utils import timezone
 
+from codat.types import DATA_TYPES
 from codat_sandbox.models import SandboxDataset, SandboxSyncSetting
 from codat_sandbox.webhooks import deliver_due
 from connections.models import Connection, DataSync
 from consents.models import Consent, Product
 from tests.connections.test_journey import finish_at_codat, local, sign_up, start_link
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("codat_account_set_up")]
 
 
 def sandbox_settings(company) -> set[str]:
+    """The data types the company's own settings at the sandbox switch on. The app names every
+    type, so the rest are there too, switched off."""
+    rows = SandboxSyncSetting.objects.filter(company_id=company.codat_company_id)
+    assert rows.count() == len(DATA_TYPES)
     return set(
-        SandboxSyncSetting.objects.filter(company_id=company.codat_company_id).values_list(
+        rows.filter(Q(fetch_on_first_link=True) | Q(sync_schedule__gt=0)).values_list(
             "data_type", flat=True
         )
     )
