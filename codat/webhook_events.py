@@ -50,6 +50,15 @@ CONNECTION_STATUS_EVENT_TYPES = frozenset(
     }
 )
 READ_COMPLETED_EVENT_TYPES = frozenset({"read.completed", "read.completed.initial"})
+COMPANY_DELETED_EVENT_TYPE = "company.deleted"
+# Every event type read into a typed event the app acts on: what a webhook consumer must
+# subscribe to (`manage.py codat_setup`); the rest are acknowledged and ignored.
+HANDLED_EVENT_TYPES = (
+    CONNECTION_EVENT_TYPES
+    | CONNECTION_STATUS_EVENT_TYPES
+    | READ_COMPLETED_EVENT_TYPES
+    | {COMPANY_DELETED_EVENT_TYPE}
+)
 
 # What connection.disconnected may leave a connection as (docs/codat.md §8.3).
 _DISCONNECTED_STATUSES = ("Unlinked", "Deauthorized")
@@ -286,7 +295,7 @@ def read_event(envelope: Envelope) -> Event:
     event_type = envelope.event_type
     if event_type in CONNECTION_EVENT_TYPES or event_type in CONNECTION_STATUS_EVENT_TYPES:
         return _connection_event(envelope)
-    if event_type == "company.deleted":
+    if event_type == COMPANY_DELETED_EVENT_TYPE:
         return _company_deleted(envelope)
     if event_type in READ_COMPLETED_EVENT_TYPES:
         return _read_completed(envelope)

@@ -8,12 +8,12 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
+from codat.webhook_events import HANDLED_EVENT_TYPES
 from codat_sandbox import services as sandbox
 from codat_sandbox.models import SandboxProfile, SandboxWebhookConsumer
 from codat_sandbox.timeline import client_sync_settings
 from companies.codat_client import get_client
 from connections.codat_setup import codat_setup_apply, codat_setup_check
-from connections.webhook_processing import HANDLED_EVENT_TYPES
 
 pytestmark = pytest.mark.django_db
 
