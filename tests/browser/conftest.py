@@ -96,16 +96,19 @@ def live_server(request) -> Iterator[LiveServer]:
 
 
 @pytest.fixture
-def live_site(live_server, settings) -> str:
+def live_site(live_server, settings, request) -> str:
     """The live server's base URL, with the sandbox's Link URLs and Codat's redirect back
     pointing at it. Both are built from SITE_URL (127.0.0.1:8000 by default), the redirect
-    template once, when settings.py is imported, so it is rebuilt here."""
+    template once, when settings.py is imported, so it is rebuilt here. Then the sandbox's
+    Codat account is set up for this site, as `codat_setup --apply` does for a real one: its
+    redirect URL and webhook consumer point at the live server."""
     url = live_server.url
     template = settings.CODAT_REDIRECT_URL_TEMPLATE
     assert template.startswith(settings.SITE_URL), template
     settings.CODAT_REDIRECT_URL_TEMPLATE = url + template.removeprefix(settings.SITE_URL)
     settings.CODAT_BASE_URL = f"{url}/sandbox/codat"
     settings.SITE_URL = url
+    request.getfixturevalue("codat_account_set_up")
     return url
 
 
