@@ -105,7 +105,8 @@ def webhook_consumer_create(
 ) -> SandboxWebhookConsumer:
     """`POST /webhooks`. Codat keeps no rule against two consumers for one URL: each then gets
     its own copy of every message."""
-    if SandboxWebhookConsumer.objects.select_for_update().count() >= MAX_WEBHOOK_CONSUMERS:
+    syncs.profile_for_update()  # the account's lock: two creates cannot both pass the limit
+    if SandboxWebhookConsumer.objects.count() >= MAX_WEBHOOK_CONSUMERS:
         raise SandboxRuleError(
             f"The number of webhook consumers is limited to {MAX_WEBHOOK_CONSUMERS}; delete an "
             "unused consumer first."

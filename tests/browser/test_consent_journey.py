@@ -10,10 +10,12 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.dateformat import format as date_format
 from playwright.sync_api import Page, Response, expect
 
+from codat.types import DATA_TYPES
 from codat_sandbox.models import SandboxConnection, SandboxSyncSetting
 from companies.models import Company
 from connections.models import Connection, DataSync
@@ -181,9 +183,11 @@ def test_first_use_of_lending_from_sign_up_to_live(page: Page, live_site, watch)
         ("Xero", Connection.Status.LINKED),
         ("Banking Sandbox", Connection.Status.LINKED),
     ]
-    # Codat was told to fetch exactly what Lending may read.
+    # Codat was told to fetch exactly what Lending may read, every other type named and off.
     synced = SandboxSyncSetting.objects.filter(company_id=company.codat_company_id)
-    assert set(synced.values_list("data_type", flat=True)) == set(lending.all_data_types)
+    switched_on = synced.filter(Q(fetch_on_first_link=True) | Q(sync_schedule__gt=0))
+    assert set(switched_on.values_list("data_type", flat=True)) == set(lending.all_data_types)
+    assert synced.count() == len(DATA_TYPES)
 
 
 def test_the_first_sync_arrives_live_and_the_page_works_without_javascript(
