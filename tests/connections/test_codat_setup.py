@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 
 from codat.webhook_events import HANDLED_EVENT_TYPES
 from codat_sandbox import services as sandbox
+from codat_sandbox.integrations import get_integration as sandbox_integration
 from codat_sandbox.models import SandboxProfile, SandboxWebhookConsumer
 from codat_sandbox.timeline import client_sync_settings
 from companies.codat_client import get_client
@@ -63,6 +64,23 @@ def test_apply_sets_up_the_account_and_check_then_passes():
     assert not consumer.disabled and consumer.company_tags == []
     assert not any(s.fetch_on_first_link or s.sync_schedule for s in client_sync_settings())
     assert "The Codat account is set up" in run("--check")
+
+
+def test_after_apply_link_sends_the_customer_back_to_the_apps_return_page(client, settings):
+    settings.CODAT_SANDBOX_CUSTOM_PARAMS = "pass"
+    apply()
+    company = sandbox.company_create(name="Bramble Bakery")
+    connection = sandbox.connection_create(company=company, integration=sandbox_integration("mqjo"))
+
+    response = client.post(
+        f"/sandbox/link/companies/{company.id}/connections/{connection.id}/start?state=abc",
+        {"outcome": "authorize"},
+    )
+
+    assert response["Location"] == (
+        f"{settings.SITE_URL}/connections/return/?state=abc&companyId={company.id}"
+        f"&connectionId={connection.id}&platform=mqjo&statusCode=200&errorMessage=&statusText="
+    )
 
 
 def test_a_second_apply_changes_nothing():
