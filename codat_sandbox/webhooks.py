@@ -327,7 +327,11 @@ def replay(message: SandboxWebhookMessage) -> SandboxWebhookMessage:
     the consumers subscribed to its event type now."""
     now = timezone.now()
     original = message.replay_of or message
-    company = SandboxCompany.objects.filter(pk=message.company_id).first()
+    company = (
+        SandboxCompany.objects.filter(pk=message.company_id).first()
+        if message.company_id is not None
+        else None
+    )
     recipients = subscribers(message.event_type, company)
     return SandboxWebhookMessage.objects.create(
         msg_id=message.msg_id,

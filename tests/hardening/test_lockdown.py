@@ -70,7 +70,7 @@ def test_a_garbled_sandbox_flag_is_refused_rather_than_guessed():
     [("CODAT_SANDBOX_CUSTOM_PARAMS", "keep"), ("CODAT_SANDBOX_READ_WEBHOOKS", "1")],
 )
 def test_a_garbled_sandbox_behaviour_switch_is_refused(name, value):
-    result = load_wsgi(demo_environment(**{name: value}))
+    result = boot(demo_environment(**{name: value}))
 
     assert result.returncode != 0
     assert f"{name} must be one of" in result.stderr
@@ -80,7 +80,7 @@ def test_the_sandbox_drops_custom_link_parameters_unless_told_to_pass_them():
     env = demo_environment()
     env.pop("CODAT_SANDBOX_CUSTOM_PARAMS", None)
 
-    result = load_wsgi(
+    result = boot(
         env,
         show="print(settings.CODAT_SANDBOX_CUSTOM_PARAMS, settings.CODAT_SANDBOX_READ_WEBHOOKS)",
     )
