@@ -63,7 +63,13 @@ def finish_at_codat(client: Client, link_url: str, outcome: str = "authorize"):
     return response["Location"]
 
 
-def test_a_new_customer_signs_up_connects_and_sees_the_confirmation(client):
+@pytest.mark.parametrize("custom_params", ["drop", "pass"])
+def test_a_new_customer_signs_up_connects_and_sees_the_confirmation(
+    client, settings, custom_params
+):
+    # Whether Codat carries our `state` back through a connection's linkUrl is not documented:
+    # the journey must hold either way.
+    settings.CODAT_SANDBOX_CUSTOM_PARAMS = custom_params
     company = sign_up(client)
 
     picker = client.get("/connections/new/").content.decode()
@@ -82,6 +88,8 @@ def test_a_new_customer_signs_up_connects_and_sees_the_confirmation(client):
 
     back = finish_at_codat(client, link_url)
     assert urlsplit(back).path == "/connections/return/"
+    state_came_back = bool(re.search(r"[?&]state=[^&]", back))
+    assert state_came_back is (custom_params == "pass")
     confirmed = client.get(local(back))
     assert confirmed.status_code == 303
 

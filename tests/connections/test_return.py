@@ -466,7 +466,8 @@ def test_without_a_state_a_return_without_a_session_completes_after_logging_in(
 # custom parameters from a connection's linkUrl.
 
 
-def test_the_journey_completes_when_codat_drops_the_state(client, settings):
+def test_the_journey_completes_when_codat_drops_the_state(client, settings, codat_account_set_up):
+    settings.CODAT_SANDBOX_CUSTOM_PARAMS = "pass"  # the Link URL itself arrives without it
     company = sign_up(client)
     link_url = start_link(client, "gbol")
     assert "state=" in link_url
@@ -485,10 +486,11 @@ def test_the_journey_completes_when_codat_drops_the_state(client, settings):
     assert client.get(local(back)).status_code == 400  # and only once
 
 
-def test_the_journey_completes_with_a_template_that_has_no_state(client, settings):
+def test_the_journey_completes_with_a_template_that_has_no_state(client, settings, request):
     settings.CODAT_REDIRECT_URL_TEMPLATE = settings.CODAT_REDIRECT_URL_TEMPLATE.replace(
         "state={state}&", ""
     )
+    request.getfixturevalue("codat_account_set_up")  # writes that template to Codat's profile
     company = sign_up(client)
 
     back = finish_at_codat(client, start_link(client, "gbol"))
