@@ -21,8 +21,8 @@ $(STAMP): pyproject.toml
 # redirect URL, webhook consumer, client-wide sync settings that fetch nothing.
 run: $(STAMP) .env
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py codat_setup --apply
-	@echo "Consent Portal on http://127.0.0.1:8000 — Codat sandbox ON (console: http://127.0.0.1:8000/sandbox/)"
+	$(BIN)/python manage.py codat_setup --apply --sandbox-only
+	@echo "Consent Portal on http://127.0.0.1:8000 (sandbox console, when on: http://127.0.0.1:8000/sandbox/)"
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 
 lint: $(STAMP)

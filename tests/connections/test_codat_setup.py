@@ -220,6 +220,26 @@ def test_with_real_codat_it_says_where_the_signing_secret_is(settings, monkeypat
     assert "CODAT_WEBHOOK_SECRET" in output
 
 
+def test_make_runs_setup_leaves_a_real_codat_account_alone(settings, monkeypatch):
+    from connections.management.commands import codat_setup as command
+
+    settings.CODAT_SANDBOX_ENABLED = False
+    calls = []
+    monkeypatch.setattr(command, "get_client", lambda **kwargs: calls.append(kwargs))
+
+    output = run("--apply", "--sandbox-only")
+
+    assert "real Codat account: left as it is" in output
+    assert calls == []
+
+
+def test_make_runs_setup_sets_up_the_sandbox():
+    output = run("--apply", "--sandbox-only")
+
+    assert "The Codat account is set up as the app needs." in output
+    assert check() == []
+
+
 def get_client_for_sandbox(api_key: str | None = None, **kwargs):
     import httpx
 

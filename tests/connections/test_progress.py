@@ -167,7 +167,7 @@ def test_another_companys_progress_is_404(outsider_client, xero):
 # --- against the sandbox: each connection's own pull operations, webhooks or not --------------
 
 
-def test_two_bank_connections_show_their_own_progress(client):
+def test_two_bank_connections_show_their_own_progress(client, codat_account_set_up):
     sign_up(client)
     grant(client, "lending")
     connect(client, "gbol")
@@ -201,7 +201,9 @@ def test_two_bank_connections_show_their_own_progress(client):
     assert statuses[("suuo", "banking-transactions")] == "FetchError"
 
 
-def test_the_confirmation_page_completes_without_read_webhooks(client, monkeypatch):
+def test_the_confirmation_page_completes_without_read_webhooks(
+    client, monkeypatch, codat_account_set_up
+):
     asked: list[str] = []
     for name in ("list_pull_operations", "get_data_status"):
         original = getattr(CodatClient, name)

@@ -118,7 +118,7 @@ def _access_mail(platform: str) -> list:
 
 
 @pytest.fixture
-def sandbox_bank_expired(client, django_capture_on_commit_callbacks):
+def sandbox_bank_expired(client, django_capture_on_commit_callbacks, codat_account_set_up):
     """A signed-up customer (and a colleague) whose sandbox bank connection has expired, as
     announced by Codat's webhook: the members have had the "has expired" mail."""
     company = sign_up(client)
@@ -143,8 +143,9 @@ def sandbox_bank_expired(client, django_capture_on_commit_callbacks):
 
 @pytest.mark.parametrize("codat_keeps_state", [True, False], ids=["state", "state-dropped"])
 def test_reconnecting_through_the_link_page_emails_connected_again_once(
-    client, sandbox_bank_expired, django_capture_on_commit_callbacks, codat_keeps_state
+    client, sandbox_bank_expired, django_capture_on_commit_callbacks, codat_keeps_state, settings
 ):
+    settings.CODAT_SANDBOX_CUSTOM_PARAMS = "pass" if codat_keeps_state else "drop"
     bank = sandbox_bank_expired
     members = {"bea@brightside.example", "bookkeeper@brightside.example"}
 

@@ -341,7 +341,9 @@ def test_no_date_for_a_consent_whose_bank_is_not_connected(owner_client, granted
     assert "Bank data shared until" not in page
 
 
-def test_the_date_follows_a_reconnect_through_codat(client, django_capture_on_commit_callbacks):
+def test_the_date_follows_a_reconnect_through_codat(
+    client, django_capture_on_commit_callbacks, codat_account_set_up
+):
     """Against the sandbox: the bank expires at the bank, Codat's webhook says so, the customer
     reconnects the same connection, and Codat's `connection.reconnected` arrives first."""
     with time_machine.travel(at(0)), django_capture_on_commit_callbacks(execute=True):

@@ -9,8 +9,8 @@ import pytest
 from django.conf import settings
 
 from codat.types import DATA_TYPES
+from codat.webhook_events import HANDLED_EVENT_TYPES
 from codat_sandbox.inprocess import wsgi_app
-from connections.webhook_processing import HANDLED_EVENT_TYPES
 
 from .conftest import AUTH
 

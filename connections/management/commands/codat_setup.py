@@ -22,8 +22,20 @@ class Command(BaseCommand):
         mode = parser.add_mutually_exclusive_group(required=True)
         mode.add_argument("--check", action="store_true", help="report only; change nothing")
         mode.add_argument("--apply", action="store_true", help="fix what is missing or wrong")
+        parser.add_argument(
+            "--sandbox-only",
+            action="store_true",
+            help="do nothing unless the built-in sandbox is on (for `make run`: a real Codat "
+            "account is set up on purpose, with its production SITE_URL)",
+        )
 
     def handle(self, *args, **options) -> None:
+        if options["sandbox_only"] and not settings.CODAT_SANDBOX_ENABLED:
+            self.stdout.write(
+                "CODAT_API_KEY is set, so this is a real Codat account: left as it is. "
+                "Run `manage.py codat_setup --check` / `--apply` yourself."
+            )
+            return
         where = "the built-in sandbox" if settings.CODAT_SANDBOX_ENABLED else "Codat"
         self.stdout.write(f"Codat account: {where} at {settings.CODAT_BASE_URL}")
         try:
