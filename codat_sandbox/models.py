@@ -71,13 +71,9 @@ class SandboxConnection(models.Model):
         return f"{self.integration_key} {self.status} ({self.id})"
 
 
-class SandboxSyncSetting(models.Model):
-    """One row of a company's sync settings (Codat's `SyncSetting`), set by the API."""
+class SyncSettingFields(models.Model):
+    """What one sync setting says about its data type, as Codat's `SyncSetting` has it."""
 
-    company = models.ForeignKey(
-        SandboxCompany, on_delete=models.CASCADE, related_name="sync_settings"
-    )
-    data_type = models.CharField(max_length=64)
     fetch_on_first_link = models.BooleanField()
     sync_schedule = models.PositiveIntegerField()
     sync_order = models.PositiveIntegerField()
@@ -85,6 +81,18 @@ class SandboxSyncSetting(models.Model):
     sync_from_window = models.PositiveIntegerField(null=True, blank=True)
     months_to_sync = models.PositiveIntegerField(null=True, blank=True)
     is_locked = models.BooleanField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class SandboxSyncSetting(SyncSettingFields):
+    """One row of a company's sync settings (Codat's `SyncSetting`), set by the API."""
+
+    company = models.ForeignKey(
+        SandboxCompany, on_delete=models.CASCADE, related_name="sync_settings"
+    )
+    data_type = models.CharField(max_length=64)
 
     class Meta:
         db_table = "codat_sandbox_sync_setting"
@@ -123,18 +131,11 @@ class SandboxProfile(models.Model):
         return self.name
 
 
-class SandboxClientSyncSetting(models.Model):
+class SandboxClientSyncSetting(SyncSettingFields):
     """One client-wide sync setting (`POST /profile/syncSettings`); a type without a row has
     Codat's default (timeline.client_sync_settings)."""
 
     data_type = models.CharField(max_length=64, unique=True)
-    fetch_on_first_link = models.BooleanField()
-    sync_schedule = models.PositiveIntegerField()
-    sync_order = models.PositiveIntegerField()
-    sync_from_utc = models.CharField(max_length=40, blank=True, default="")
-    sync_from_window = models.PositiveIntegerField(null=True, blank=True)
-    months_to_sync = models.PositiveIntegerField(null=True, blank=True)
-    is_locked = models.BooleanField(null=True, blank=True)
 
     class Meta:
         db_table = "codat_sandbox_client_sync_setting"

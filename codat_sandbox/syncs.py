@@ -74,6 +74,18 @@ class SyncSettingInput:
     is_locked: bool | None = None
 
 
+def _setting_fields(item: SyncSettingInput) -> dict[str, object]:
+    return {
+        "fetch_on_first_link": item.fetch_on_first_link,
+        "sync_schedule": item.sync_schedule,
+        "sync_order": item.sync_order,
+        "sync_from_utc": item.sync_from_utc,
+        "sync_from_window": item.sync_from_window,
+        "months_to_sync": item.months_to_sync,
+        "is_locked": item.is_locked,
+    }
+
+
 @transaction.atomic
 def sync_settings_replace(
     *,
@@ -92,13 +104,7 @@ def sync_settings_replace(
         SandboxSyncSetting(
             company=company,
             data_type=item.data_type,
-            fetch_on_first_link=item.fetch_on_first_link,
-            sync_schedule=item.sync_schedule,
-            sync_order=item.sync_order,
-            sync_from_utc=item.sync_from_utc,
-            sync_from_window=item.sync_from_window,
-            months_to_sync=item.months_to_sync,
-            is_locked=item.is_locked,
+            **_setting_fields(item),
         )
         for item in settings
     ]
@@ -121,13 +127,7 @@ def client_sync_settings_replace(
     rows = [
         SandboxClientSyncSetting(
             data_type=item.data_type,
-            fetch_on_first_link=item.fetch_on_first_link,
-            sync_schedule=item.sync_schedule,
-            sync_order=item.sync_order,
-            sync_from_utc=item.sync_from_utc,
-            sync_from_window=item.sync_from_window,
-            months_to_sync=item.months_to_sync,
-            is_locked=item.is_locked,
+            **_setting_fields(item),
         )
         for item in settings
     ]

@@ -59,27 +59,25 @@ def test_the_published_vector_verifies_and_is_stored_byte_for_byte(
     assert bytes(event.body) == VECTOR_BODY
 
 
-@pytest.mark.parametrize(
-    "headers, body",
-    [
-        pytest.param(
-            vector_headers(**{"webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJel"}), VECTOR_BODY, id="id"
-        ),
-        pytest.param(
-            vector_headers(**{"webhook-timestamp": "1614265331"}), VECTOR_BODY, id="timestamp"
-        ),
-        pytest.param(vector_headers(), b'{"test": 2432232315}', id="body"),
-        pytest.param(
-            vector_headers(
-                **{"webhook-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA="}
-            ),
-            VECTOR_BODY,
-            id="signature",
-        ),
-        pytest.param(vector_headers(), b'{"test":2432232314}', id="minified-body"),
-        pytest.param(vector_headers(), b'{"test": 2432232314}\n', id="trailing-newline"),
-    ],
-)
+ONE_CHARACTER_CHANGED = [
+    pytest.param(
+        vector_headers(**{"webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJel"}), VECTOR_BODY, id="id"
+    ),
+    pytest.param(
+        vector_headers(**{"webhook-timestamp": "1614265331"}), VECTOR_BODY, id="timestamp"
+    ),
+    pytest.param(vector_headers(), b'{"test": 2432232315}', id="body"),
+    pytest.param(
+        vector_headers(**{"webhook-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA="}),
+        VECTOR_BODY,
+        id="signature",
+    ),
+    pytest.param(vector_headers(), b'{"test":2432232314}', id="minified-body"),
+    pytest.param(vector_headers(), b'{"test": 2432232314}\n', id="trailing-newline"),
+]
+
+
+@pytest.mark.parametrize("headers, body", ONE_CHARACTER_CHANGED)
 def test_one_changed_character_fails_and_stores_nothing(
     client, vector_secret, at_vector_time, headers, body
 ):
@@ -104,26 +102,7 @@ def test_the_published_vector_verifies_under_svix_header_names(
     assert bytes(event.body) == VECTOR_BODY
 
 
-@pytest.mark.parametrize(
-    "headers, body",
-    [
-        pytest.param(
-            vector_headers(**{"webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJel"}), VECTOR_BODY, id="id"
-        ),
-        pytest.param(
-            vector_headers(**{"webhook-timestamp": "1614265331"}), VECTOR_BODY, id="timestamp"
-        ),
-        pytest.param(vector_headers(), b'{"test": 2432232315}', id="body"),
-        pytest.param(
-            vector_headers(
-                **{"webhook-signature": "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OA="}
-            ),
-            VECTOR_BODY,
-            id="signature",
-        ),
-        pytest.param(vector_headers(), b'{"test":2432232314}', id="minified-body"),
-    ],
-)
+@pytest.mark.parametrize("headers, body", ONE_CHARACTER_CHANGED)
 def test_one_changed_character_fails_under_svix_header_names_too(
     client, vector_secret, at_vector_time, headers, body
 ):
