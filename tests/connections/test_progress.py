@@ -16,7 +16,7 @@ from codat_sandbox.services import connection_fail_next_sync
 from connections.models import Connection, DataSync, WebhookEvent
 from consents.selectors import data_types_read_from
 from tests.connections.test_journey import finish_at_codat, local, sign_up, start_link
-from tests.consents.conftest import grant
+from tests.consents.steps import grant
 from tests.fakes import link_bank, link_xero, page
 from tests.journeys.test_consent_lifecycle import connect
 

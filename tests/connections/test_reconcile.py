@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from connections.models import Connection, DataSync
-from tests.consents.conftest import grant
+from tests.consents.steps import grant
 from tests.fakes import codat_connection, link_bank, link_xero, page
 
 pytestmark = pytest.mark.django_db

@@ -13,7 +13,7 @@ from codat_sandbox.models import SandboxConnection
 from connections.models import Connection, LinkAttempt
 from tests.conftest import make_member
 from tests.connections.test_journey import finish_at_codat, local, sign_up, start_link
-from tests.consents.conftest import grant
+from tests.consents.steps import grant
 from tests.fakes import codat_connection, link_bank, link_xero
 from tests.journeys.test_consent_lifecycle import pump_webhooks
 

@@ -19,7 +19,7 @@ from connections.services import connection_status_apply
 from consents.models import CodatSyncState, Consent, ConsentEvent, ConsentReminder
 from consents.selectors import allowed_data_types
 from tests.connections.test_journey import finish_at_codat, local, sign_up
-from tests.consents.conftest import grant
+from tests.consents.steps import grant
 from tests.fakes import link_bank
 from tests.journeys.test_consent_lifecycle import connect
 

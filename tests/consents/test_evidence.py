@@ -12,7 +12,7 @@ from consents.models import Consent, ConsentEvent, ConsentText, ImmutableRecordE
 from consents.selectors import current_text
 from consents.services import RequestMeta, consent_grant, consent_text_publish
 from tests.concurrency import race
-from tests.consents.conftest import grant
+from tests.consents.steps import grant
 
 pytestmark = pytest.mark.django_db
 

@@ -15,7 +15,7 @@ from django.db import DatabaseError
 from codat.types import DATA_TYPES
 from consents.models import CodatSyncState, Consent, ConsentEvent, ConsentText, Product
 from consents.services import consent_text_publish
-from tests.consents.conftest import grant
+from tests.consents.steps import grant
 from tests.fakes import link_bank, link_xero
 
 pytestmark = pytest.mark.django_db

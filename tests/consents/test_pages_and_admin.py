@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from consents.models import Consent, ConsentEvent, ConsentText
 from consents.selectors import current_text
-from tests.consents.conftest import grant, withdraw
+from tests.consents.steps import grant, withdraw
 from tests.fakes import link_bank, link_xero
 
 pytestmark = pytest.mark.django_db

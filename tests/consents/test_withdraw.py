@@ -12,7 +12,7 @@ from connections.models import Connection
 from consents.models import CodatSyncState, Consent, ConsentEvent
 from consents.selectors import allowed_data_types_for_codat_company
 from consents.services import codat_client
-from tests.consents.conftest import grant, withdraw
+from tests.consents.steps import grant, withdraw
 from tests.fakes import link_bank, link_xero
 
 pytestmark = pytest.mark.django_db

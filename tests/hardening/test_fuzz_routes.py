@@ -38,7 +38,7 @@ from companies.scoping import scopes_disabled
 from connections.models import DataSync, LinkAttempt, WebhookEvent
 from consents.models import Consent, Product
 from tests.conftest import PASSWORD, make_member
-from tests.consents.conftest import grant
+from tests.consents.steps import grant
 from tests.fakes import link
 from tests.hardening.urlconf import concrete_path, parameters, walk
 

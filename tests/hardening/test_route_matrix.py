@@ -15,7 +15,7 @@ from django.test import Client
 
 from connections.models import Connection, LinkAttempt
 from consents.models import Consent, ConsentEvent
-from tests.consents.conftest import grant
+from tests.consents.steps import grant
 from tests.fakes import link
 from tests.hardening.urlconf import walk
 

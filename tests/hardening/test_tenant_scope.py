@@ -14,7 +14,7 @@ from django.utils import timezone
 from companies.scoping import ScopeError, TenantScopeMiddleware, scope_only
 from connections.models import Connection, DataSync, LinkAttempt
 from consents.models import CodatSyncState, Consent, ConsentEvent, ConsentReminder
-from tests.consents.conftest import grant
+from tests.consents.steps import grant
 from tests.fakes import link_bank
 
 pytestmark = pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""Fixtures for consent tests: the shipped products, a faked Codat, helpers to decide."""
+"""Consent decisions as a customer makes them, through the pages."""
 
 from __future__ import annotations
 
