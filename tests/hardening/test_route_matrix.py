@@ -15,7 +15,7 @@ from django.test import Client
 
 from connections.models import Connection, LinkAttempt
 from consents.models import Consent, ConsentEvent
-from tests.consents.steps import grant
+from tests.consents.steps import granted
 from tests.fakes import link
 from tests.hardening.urlconf import walk
 
@@ -43,10 +43,10 @@ def test_the_matrix_covers_the_routes_we_know_of():
     assert len(ID_ROUTES) >= 6
 
 
-def objects_of(company, client) -> dict:
+def objects_of(company) -> dict:
     """One object of the company's for every kind of id a route takes."""
     connection = link(company, source_type="Banking", key="suuo", name="Plaid")
-    grant(client, "lending")
+    granted(company, "lending")
     attempt = LinkAttempt.objects.create(
         state_hash=uuid.uuid4().hex,
         user=company.memberships.get().user,
@@ -58,8 +58,8 @@ def objects_of(company, client) -> dict:
 
 
 @pytest.fixture
-def acme_objects(owner_client, acme, lending):
-    return objects_of(acme, owner_client)
+def acme_objects(owner, acme):
+    return objects_of(acme)
 
 
 def _url(route: str, ids: dict) -> str:
@@ -109,7 +109,7 @@ def test_naming_another_company_in_a_post_writes_nothing_there(
     """T3: the tenant comes from the session only. Another company's id in the form (as a
     company, tenant or foreign-key field) or in an X-Tenant-ID header changes nothing of
     that company's, and never reaches Codat for it."""
-    own = objects_of(other_co, outsider_client)
+    own = objects_of(other_co)
     fake_codat.route(name="anything_else").respond(503)  # Codat down: any call ends cleanly
     for placeholder, value in _PLACEHOLDERS.items():
         route = route.replace(placeholder, value)

@@ -14,7 +14,7 @@ from django.utils import timezone
 from companies.scoping import ScopeError, TenantScopeMiddleware, scope_only
 from connections.models import Connection, DataSync, LinkAttempt
 from consents.models import CodatSyncState, Consent, ConsentEvent, ConsentReminder
-from tests.consents.steps import grant
+from tests.consents.steps import granted
 from tests.fakes import link_bank
 
 pytestmark = pytest.mark.django_db
@@ -31,13 +31,12 @@ TENANT_MODELS = [
 
 
 @pytest.fixture
-def two_tenants(acme, other_co, owner_client, outsider_client, lending):
+def two_tenants(owner, outsider, acme, other_co):
     """A row of every tenant-owned model for Acme and for Other Co."""
     rows = {}
-    for company, client in ((acme, owner_client), (other_co, outsider_client)):
+    for company in (acme, other_co):
         connection = link_bank(company)
-        grant(client, "lending")
-        consent = Consent.objects.get(company=company)
+        consent = granted(company, "lending")
         LinkAttempt.objects.create(
             state_hash=f"{company.pk.hex}{'0' * 32}",
             user=company.memberships.get().user,
