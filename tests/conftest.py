@@ -7,11 +7,13 @@ Personas: `owner` (signed up, owns Acme Ltd), `colleague` (a member of Acme Ltd)
 from __future__ import annotations
 
 import json
+from importlib import import_module
 
 import httpx
 import pytest
 import respx
 from django.contrib.auth import get_user_model
+from django.db.models.signals import post_migrate
 from django.test import Client
 
 from codat.client import CodatClient
@@ -82,6 +84,31 @@ def _no_webhook_drain_remembered():
     from connections.tasks import forget_queued_drain
 
     forget_queued_drain()
+
+
+def _put_back_what_migrations_made(*, using: str, **kwargs) -> None:
+    from django.apps import apps
+    from django.db import connections
+
+    if not Product.objects.using(using).exists():
+        import_module("consents.migrations.0003_products").create_products(apps, None)
+    create_triggers(connections[using])
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _flushed_database_as_migrated():
+    """A transactional test ends by flushing every table, and with it what the migrations made:
+    the two products (a data migration) and, on SQLite, the append-only triggers (lifted for
+    the flush, below). The flush then sends post_migrate, as it does so that apps put back
+    their content types and permissions; both are put back the same way here, as the migrations
+    make them. Every test then starts from the migrated database, whichever tests ran before it
+    in the same process (with pytest-xdist, which tests share a process is not fixed)."""
+    from django.apps import apps
+
+    consents = apps.get_app_config("consents")
+    post_migrate.connect(_put_back_what_migrations_made, sender=consents)
+    yield
+    post_migrate.disconnect(_put_back_what_migrations_made, sender=consents)
 
 
 @pytest.fixture(autouse=True)

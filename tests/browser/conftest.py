@@ -23,12 +23,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from importlib import import_module
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from django.apps import apps as django_apps
 from django.db.models import Max
 from django.test.utils import override_settings
 from django.utils import timezone
@@ -36,7 +34,6 @@ from pytest_django.live_server_helper import LiveServer
 
 from codat_sandbox.models import SandboxWebhookMessage
 from codat_sandbox.webhooks import deliver_due
-from consents.models import Product
 
 try:
     from playwright.sync_api import Browser, ConsoleMessage, Page, Response, sync_playwright
@@ -110,17 +107,6 @@ def live_site(live_server, settings, request) -> str:
     settings.SITE_URL = url
     request.getfixturevalue("codat_account_set_up")
     return url
-
-
-@pytest.fixture
-def shipped_products(transactional_db) -> None:
-    """The products (and their consent texts) that a data migration ships.
-
-    A transactional test ends by flushing every table, so the next one finds no products.
-    Serialized rollback cannot put them back (it updates rows, and consent texts are
-    append-only), so they are created again here, as the migration creates them."""
-    if not Product.objects.exists():
-        import_module("consents.migrations.0003_products").create_products(django_apps, None)
 
 
 @pytest.fixture(scope="module")
