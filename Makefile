@@ -4,6 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test
+# pytest-xdist: a worker per CPU, each with its own test database (SQLite in memory; test_<name>_gwN
+# on PostgreSQL) and, for the browser tests, its own live server on a free port. Tests are handed
+# out one at a time so that the browser tests, which come first and mostly wait, spread over the
+# workers instead of queueing on one. `make test PYTEST_ARGS=-n0` runs everything in one process.
+PYTEST_ARGS ?= -n auto --dist load --maxschedchunk 1
+
+# The hardening tests start Python in a few dozen subprocesses; with PYTHONDONTWRITEBYTECODE
+# set (as some images do) each recompiles the whole project from source.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: run test test-postgres lint typecheck format bench clean
 
@@ -40,11 +49,11 @@ format: $(STAMP)
 
 test: $(STAMP) .env lint typecheck
 	$(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/pytest
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The whole suite again on PostgreSQL (CI runs this after `make test`).
 test-postgres: $(STAMP)
-	DATABASE_URL=$(POSTGRES_URL) $(BIN)/pytest
+	DATABASE_URL=$(POSTGRES_URL) $(BIN)/pytest $(PYTEST_ARGS)
 
 # Webhook intake vs a trivial view under gunicorn on loopback: a measurement, not a test (W5).
 # It makes and drops its own database; results also go to bench/results/ (ignored by git).
