@@ -158,15 +158,8 @@ def test_the_database_allows_one_consent_per_company_and_product(owner, acme, le
 @pytest.mark.postgres
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="real concurrency needs PostgreSQL")
 @pytest.mark.django_db(transaction=True)
-def test_two_grants_racing_make_one_consent_and_one_event(owner, acme):
-    from consents.models import Product
-
-    # Another transactional test may have flushed the shipped products away.
-    lending, _ = Product.objects.get_or_create(
-        slug="lending",
-        defaults={"name": "Lending", "purpose": "Credit.", "data_types": ["invoices"]},
-    )
-    text = current_text(lending) or consent_text_publish(product=lending, body="Lending.")
+def test_two_grants_racing_make_one_consent_and_one_event(owner, acme, lending):
+    text = current_text(lending)
 
     def decide() -> None:
         consent_grant(
