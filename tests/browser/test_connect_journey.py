@@ -29,6 +29,9 @@ def test_a_new_customer_signs_up_connects_xero_and_sees_it_listed(page: Page, li
     page.get_by_role("link", name="Connect your data", exact=True).click()
     expect(page).to_have_url(f"{live_site}/connections/new/")
     expect(page.get_by_role("heading", level=2)).to_have_text(["Accounting", "Banking", "Commerce"])
+    # The URL changes when the page arrives, before its images have; "load" waits for them, so
+    # a logo that is broken (not merely still loading on a busy machine) fails below.
+    page.wait_for_load_state("load")
     for group in ("Accounting", "Banking", "Commerce"):
         logos = page.get_by_role("region", name=group).locator("img.logo")
         expect(logos.first).to_be_visible()
