@@ -1,5 +1,6 @@
 """Fixtures for the browser tests: the app on pytest-django's live server, driven by Debian's
-headless Chromium through Playwright (one browser per module, a fresh context per test).
+headless Chromium through Playwright (one browser for the package's tests in each process, a
+fresh context per test).
 
 Playwright never downloads a browser here. Without /usr/bin/chromium these tests are skipped,
 unless BROWSER_TESTS_REQUIRED=1 (CI sets it), when they fail instead.
@@ -109,7 +110,10 @@ def live_site(live_server, settings, request) -> str:
     return url
 
 
-@pytest.fixture(scope="module")
+# Package scope: the browser tests run first and together (tests/conftest.py), so Chromium
+# starts once per process and is gone, with the asyncio loop Playwright keeps marked as running,
+# before any other test.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if sync_playwright is None:
         _browser_unavailable("the playwright package is not installed")
