@@ -82,6 +82,11 @@ class CodatClient(BaseClient):
             body["tags"] = dict(tags)
         return self._call("POST", "/companies", json_body=body, parse=parse_company)
 
+    # Codat: delete-company (DELETE /companies/{companyId}): the company, its connections and
+    # every dataset Codat holds for it go. 204 with no body; a second call gets 404.
+    def delete_company(self, company_id: str) -> None:
+        self._call("DELETE", f"/companies/{_seg(company_id)}", parse=None)
+
     # Codat: list-companies (GET /companies)
     def list_companies(
         self, *, tags: str | None = None, page: int = 1, page_size: int = 100

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
-from codat.errors import CodatUnavailable
+from codat.errors import CodatNotFound, CodatUnavailable
 from codat.http import USER_AGENT
 from codat.parsing import parse_datetime
 from codat.types import Company, Connection, Integration
@@ -268,6 +268,17 @@ def test_list_connections_sends_paging(respx_mock):
     assert route.calls.last.request.url.params["pageSize"] == "10"
     assert page.has_next is False
     assert page.results[0].id == CONNECTION_ID
+
+
+def test_delete_company_accepts_204_and_a_second_delete_is_not_found(respx_mock):
+    route = respx_mock.delete(f"/companies/{COMPANY_ID}")
+    route.side_effect = [httpx.Response(204), httpx.Response(404, json={"statusCode": 404})]
+    client = make_client()
+
+    assert client.delete_company(COMPANY_ID) is None
+    with pytest.raises(CodatNotFound):
+        client.delete_company(COMPANY_ID)
+    assert route.call_count == 2
 
 
 def test_delete_connection_accepts_200_with_an_empty_body(respx_mock):
