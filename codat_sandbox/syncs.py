@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -49,7 +50,7 @@ from .models import (
     SandboxProfile,
     SandboxSyncSetting,
 )
-from .timeline import QUEUED_SECONDS, effective_sync_settings, fetch_seconds
+from .timeline import effective_sync_settings, fetch_seconds, queued_seconds
 
 Outcome = SandboxDataset.Outcome
 
@@ -192,8 +193,11 @@ def _plan_dataset(
         dataset.fetching_at = dataset.finished_at = now
         return _saved(dataset)
 
-    dataset.fetching_at = now + timedelta(seconds=QUEUED_SECONDS)
-    dataset.finished_at = dataset.fetching_at + timedelta(seconds=fetch_seconds(data_type))
+    speed = settings.CODAT_SANDBOX_SYNC_SPEED
+    dataset.fetching_at = now + timedelta(seconds=queued_seconds(speed=speed))
+    dataset.finished_at = dataset.fetching_at + timedelta(
+        seconds=fetch_seconds(data_type, speed=speed)
+    )
     if data_type in connection.fail_next_sync_data_types:
         # One failure per request from the console: the sync after this one succeeds again.
         connection.fail_next_sync_data_types = [

@@ -23,7 +23,8 @@ Outcome = SandboxDataset.Outcome
 
 # The simulated timeline of one dataset: Queued for QUEUED_SECONDS, then Fetching for 2–4 s
 # (by data type, so a first read does not finish all at once), then its outcome. Every sync is
-# over within SYNC_SECONDS_MAX of being requested.
+# over within SYNC_SECONDS_MAX of being requested; `speed` (CODAT_SANDBOX_SYNC_SPEED) divides
+# every span.
 QUEUED_SECONDS = 1.0
 FETCH_SECONDS_MIN = 2.0
 FETCH_SECONDS_STEPS = 3
@@ -42,9 +43,13 @@ DEFAULT_SYNC_SCHEDULE = 24
 # --- the timeline ----------------------------------------------------------------------------
 
 
-def fetch_seconds(data_type: str) -> float:
+def fetch_seconds(data_type: str, *, speed: float = 1.0) -> float:
     position = ALL_DATA_TYPES.index(data_type) if data_type in ALL_DATA_TYPES else 0
-    return FETCH_SECONDS_MIN + position % FETCH_SECONDS_STEPS
+    return (FETCH_SECONDS_MIN + position % FETCH_SECONDS_STEPS) / speed
+
+
+def queued_seconds(*, speed: float = 1.0) -> float:
+    return QUEUED_SECONDS / speed
 
 
 def status_at(dataset: SandboxDataset, now: datetime) -> str:

@@ -75,6 +75,14 @@ for _name, _value, _allowed in (
 ):
     if _value not in _allowed:
         raise ImproperlyConfigured(f"{_name} must be one of {', '.join(_allowed)}, not {_value!r}.")
+# How many times faster than its normal pace the sandbox plays a simulated read (1 to 20):
+# normally each dataset is queued for 1 s and fetched in 2–4 s. The browser tests, which watch
+# reads finish in real time, run them faster; Codat's own reads take minutes.
+CODAT_SANDBOX_SYNC_SPEED = env.float("CODAT_SANDBOX_SYNC_SPEED", default=1.0)
+if not 1 <= CODAT_SANDBOX_SYNC_SPEED <= 20:
+    raise ImproperlyConfigured(
+        f"CODAT_SANDBOX_SYNC_SPEED must be between 1 and 20, not {CODAT_SANDBOX_SYNC_SPEED!r}."
+    )
 # Platform keys the sandbox reports as switched off (to try the "not supported" paths).
 CODAT_SANDBOX_DISABLED_INTEGRATIONS = env.list("CODAT_SANDBOX_DISABLED_INTEGRATIONS", default=[])
 # Total time one web request may spend talking to Codat, retries and waits included. It stays

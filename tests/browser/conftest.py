@@ -106,6 +106,9 @@ def live_site(live_server, settings, request) -> str:
     settings.CODAT_REDIRECT_URL_TEMPLATE = url + template.removeprefix(settings.SITE_URL)
     settings.CODAT_BASE_URL = f"{url}/sandbox/codat"
     settings.SITE_URL = url
+    # The sandbox's simulated reads at four times their pace (done within 1.25 s, not 5 s):
+    # these tests wait for them in real time.
+    settings.CODAT_SANDBOX_SYNC_SPEED = 4
     request.getfixturevalue("codat_account_set_up")
     return url
 

@@ -66,14 +66,18 @@ def test_a_garbled_sandbox_flag_is_refused_rather_than_guessed():
 
 
 @pytest.mark.parametrize(
-    ("name", "value"),
-    [("CODAT_SANDBOX_CUSTOM_PARAMS", "keep"), ("CODAT_SANDBOX_READ_WEBHOOKS", "1")],
+    ("name", "value", "says"),
+    [
+        ("CODAT_SANDBOX_CUSTOM_PARAMS", "keep", "must be one of"),
+        ("CODAT_SANDBOX_READ_WEBHOOKS", "1", "must be one of"),
+        ("CODAT_SANDBOX_SYNC_SPEED", "0", "must be between 1 and 20"),
+    ],
 )
-def test_a_garbled_sandbox_behaviour_switch_is_refused(name, value):
+def test_a_garbled_sandbox_behaviour_switch_is_refused(name, value, says):
     result = boot(demo_environment(**{name: value}))
 
     assert result.returncode != 0
-    assert f"{name} must be one of" in result.stderr
+    assert f"{name} {says}" in result.stderr
 
 
 def test_the_sandbox_drops_custom_link_parameters_unless_told_to_pass_them():

@@ -79,6 +79,19 @@ def test_every_sync_finishes_within_three_to_five_seconds(bakery, xero):
         assert 3 <= total <= timeline.SYNC_SECONDS_MAX == 5
 
 
+def test_a_faster_sandbox_plays_the_same_timeline_in_a_quarter_of_the_time(
+    api, bakery, xero, clock, settings
+):
+    clock.shift(LATER)
+    settings.CODAT_SANDBOX_SYNC_SPEED = 4
+    path = f"/companies/{bakery.id}/data/history/" + queue(api, bakery, "invoices").json()["id"]
+
+    clock.shift(timeline.QUEUED_SECONDS / 4 + 0.05)
+    assert api.get(path).json()["status"] == "Fetching"
+    clock.shift(timeline.SYNC_SECONDS_MAX / 4 - timeline.QUEUED_SECONDS / 4)
+    assert api.get(path).json()["status"] == "Complete"
+
+
 def test_a_connection_gets_its_last_sync_when_a_sync_completes(api, bakery, xero, clock):
     assert "lastSync" not in api.get(f"/companies/{bakery.id}/connections/{xero.id}").json()
 
