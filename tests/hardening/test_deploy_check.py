@@ -6,11 +6,9 @@ import base64
 import os
 import secrets
 import subprocess
-import sys
-
-from django.conf import settings
 
 from consent_portal import settings as project_settings
+from tests.hardening.startup import run_fresh
 
 
 def production_environment(**overrides: str) -> dict[str, str]:
@@ -44,14 +42,9 @@ def production_environment(**overrides: str) -> dict[str, str]:
 
 
 def run_deploy_check(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    # A fresh interpreter: this test process has imported settings in test mode already.
-    return subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
+    # A process of its own: this test process has imported settings in test mode already.
+    return run_fresh(
+        env, script="manage.py", args=("check", "--deploy", "--fail-level", "WARNING"), timeout=120
     )
 
 

@@ -1,7 +1,8 @@
 """Production never runs an open sandbox (L1, L2, L3), and nothing permissive is on by default.
 
-Each start-up case loads the WSGI app (or runs `check --deploy`) in a fresh interpreter with a
-clean environment, exactly as gunicorn or an operator would.
+Each start-up case loads the WSGI app (or runs `check --deploy`) in a process of its own that
+starts from a clean environment and has never loaded the project, as gunicorn or an operator
+would (forked from a zygote that holds only Django's own modules: tests/hardening/startup.py).
 """
 
 from __future__ import annotations

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
-from django.conf import settings
-
+from tests.hardening.startup import run_fresh
 from tests.hardening.test_deploy_check import production_environment
 
 
 def boot(env: dict[str, str], *, show: str = "") -> subprocess.CompletedProcess[str]:
-    """Load the WSGI app as gunicorn would, in a fresh interpreter; `show` runs afterwards
-    (e.g. to print settings)."""
-    code = "import consent_portal.wsgi\nfrom django.conf import settings\n" + show
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        env=env,
-        cwd=settings.BASE_DIR,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    """Load the WSGI app as gunicorn would, in a process of its own that starts from `env`;
+    `show` runs afterwards (e.g. to print settings)."""
+    return run_fresh(
+        env, code="import consent_portal.wsgi\nfrom django.conf import settings\n" + show
     )
 
 
