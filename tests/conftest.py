@@ -24,8 +24,7 @@ from consents import services as consent_services
 from consents.db import create_triggers, drop_triggers, drop_truncate_guard
 from consents.models import Product
 from tests.fakes import CODAT
-
-PASSWORD = "correct horse battery staple 42"
+from tests.personas import PASSWORD, make_member
 
 
 def pytest_configure(config):
@@ -146,14 +145,6 @@ def _lift_append_only_triggers_for_flush(request):
     else:
         # Row triggers do not see TRUNCATE, so only the guard needs lifting.
         drop_truncate_guard(connection)
-
-
-def make_member(email: str, *, company: Company, role: str = Membership.Role.OWNER, name: str = ""):
-    user = get_user_model().objects.create_user(
-        username=email, email=email, password=PASSWORD, first_name=name or email.split("@")[0]
-    )
-    Membership.objects.create(user=user, company=company, role=role)
-    return user
 
 
 @pytest.fixture

@@ -146,6 +146,22 @@ def test_every_promise_code_cited_with_its_document_exists():
     assert found == [], "These lines cite promises that do not exist:\n" + "\n".join(found)
 
 
+# A conftest.py holds fixtures; what tests import (values, builders, helpers) lives in a module
+# of its own (steps.py, personas.py), so that no test depends on another folder's fixtures file.
+CONFTEST_IMPORT = re.compile(r"^\s*from\s+(?:tests(?:\.\w+)*)?\.?conftest\s+import", re.MULTILINE)
+
+
+def test_no_test_module_imports_from_a_conftest():
+    found = [
+        _where(path, text, match.start())
+        for path, text in tracked_texts().items()
+        if path.suffix == ".py" and path.name != "conftest.py"
+        for match in CONFTEST_IMPORT.finditer(text)
+    ]
+
+    assert found == [], "These import from a conftest.py:\n" + "\n".join(found)
+
+
 def test_the_checks_recognise_what_they_look_for():
     # The patterns themselves, so that a loosened regex cannot make the tests above pass vacuously.
     assert OUTSIDE_POINTERS.search(f"see /wo{'rk'}/{_SHARED}/codat/API.md")
@@ -161,3 +177,6 @@ def test_the_checks_recognise_what_they_look_for():
     codes = PROMISE_CITATION.search("(docs/promises.md, L1 and L2)")
     assert codes and PROMISE_CODE.findall(codes.group("codes")) == ["L1", "L2"]
     assert numbered_sections("codat.md") >= {str(n) for n in range(1, 10)}
+    assert CONFTEST_IMPORT.search("from tests.webhooks.conftest import SECRET")
+    assert CONFTEST_IMPORT.search("    from .conftest import sync_settings")
+    assert not CONFTEST_IMPORT.search("from tests.webhooks.steps import SECRET")

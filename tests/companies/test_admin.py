@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from companies.models import Company, Membership
-from tests.conftest import make_member
+from tests.personas import make_member
 
 COMPANY_CHANGELIST = "/admin/companies/company/"
 MEMBERSHIP_CHANGELIST = "/admin/companies/membership/"

@@ -6,7 +6,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import PASSWORD
+from tests.personas import PASSWORD
 
 # Each of these must be treated as "no next given": off-site, scheme-relative, a backslash
 # that browsers read as a slash, a scheme with no slashes, and a script URL.

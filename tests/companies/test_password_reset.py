@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 from django.core import mail
 
-from tests.conftest import PASSWORD
+from tests.personas import PASSWORD
 
 NEW_PASSWORD = "quince harbour vellum 5523"
 

@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from companies.models import Company
 from connections.models import Connection, DataSync, Integration, LinkAttempt
-from tests.conftest import PASSWORD
 from tests.fakes import error_body, link_bank, link_xero
+from tests.personas import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

@@ -11,11 +11,11 @@ from django.core import mail
 from codat_sandbox import services as sandbox_services
 from codat_sandbox.models import SandboxConnection
 from connections.models import Connection, LinkAttempt
-from tests.conftest import make_member
 from tests.connections.test_journey import finish_at_codat, local, sign_up, start_link
 from tests.consents.steps import grant
 from tests.fakes import codat_connection, link_bank, link_xero
 from tests.journeys.test_consent_lifecycle import pump_webhooks
+from tests.personas import make_member
 
 pytestmark = pytest.mark.django_db
 

@@ -16,9 +16,9 @@ from django.utils import timezone
 from codat_sandbox.models import SandboxConnection
 from connections import services
 from connections.models import Connection, LinkAttempt
-from tests.conftest import PASSWORD
 from tests.connections.test_journey import finish_at_codat, local, sign_up, start_link
 from tests.fakes import codat_connection, error_body
+from tests.personas import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from http.cookies import Morsel
 
 from django.conf import settings
 
-from tests.conftest import PASSWORD
+from tests.personas import PASSWORD
 
 
 def set_cookie_attributes(morsel: Morsel) -> dict[str, str]:

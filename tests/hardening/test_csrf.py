@@ -16,7 +16,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from companies.models import Company
-from tests.conftest import PASSWORD
+from tests.personas import PASSWORD
 
 
 @pytest.fixture

@@ -37,10 +37,10 @@ from companies.models import Company
 from companies.scoping import scopes_disabled
 from connections.models import DataSync, LinkAttempt, WebhookEvent
 from consents.models import Consent, Product
-from tests.conftest import PASSWORD, make_member
 from tests.consents.steps import grant
 from tests.fakes import link
 from tests.hardening.urlconf import concrete_path, parameters, walk
+from tests.personas import PASSWORD, make_member
 
 pytestmark = pytest.mark.django_db
 

@@ -17,7 +17,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from codat_sandbox.models import SandboxWebhookMessage
 from tests.hardening.test_deploy_check import production_environment, run_deploy_check
 from tests.hardening.test_wsgi_boot import boot
-from tests.sandbox.conftest import connect, link_path
+from tests.sandbox.steps import connect, link_path
 
 NAMES_BOTH = ("CODAT_API_KEY", "CODAT_SANDBOX")
 

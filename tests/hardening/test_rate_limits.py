@@ -12,8 +12,8 @@ from django.core import mail
 from django.test import Client
 
 from connections.views import CHECK_RATE
-from tests.conftest import PASSWORD
 from tests.fakes import codat_connection, link_xero
+from tests.personas import PASSWORD
 
 pytestmark = pytest.mark.django_db
 

@@ -16,7 +16,7 @@ from django.test.client import BOUNDARY, MULTIPART_CONTENT
 
 from connections.models import WebhookEvent
 from consents.models import ConsentEvent
-from tests.webhooks.conftest import SECRET, encode, signed_headers
+from tests.webhooks.steps import SECRET, encode, signed_headers
 
 pytestmark = pytest.mark.django_db
 

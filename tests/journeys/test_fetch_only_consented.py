@@ -24,7 +24,7 @@ from codat_sandbox.models import SandboxClientSyncSetting
 from codat_sandbox.webhooks import deliver_due
 from consents.models import Consent, Product
 from tests.connections.test_journey import finish_at_codat, local, sign_up, start_link
-from tests.sandbox.conftest import AUTH
+from tests.sandbox.steps import AUTH
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("codat_account_set_up")]
 

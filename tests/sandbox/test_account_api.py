@@ -9,7 +9,7 @@ import pytest
 from codat_sandbox.integrations import ALL_DATA_TYPES, SANDBOX_CLIENT_ID
 from codat_sandbox.models import SandboxClientSyncSetting, SandboxWebhookConsumer
 
-from .conftest import connect
+from .steps import connect
 
 PROFILE = {
     "name": "Bramble Bank",

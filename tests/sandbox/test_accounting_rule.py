@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from codat_sandbox.models import SandboxConnection
 
-from .conftest import connect, link_path, redirect_to
+from .steps import connect, link_path, redirect_to
 
 
 def test_a_second_accounting_connection_is_refused_while_one_is_linked(api, bakery):

@@ -25,7 +25,7 @@ from codat_sandbox import timeline
 from codat_sandbox.inprocess import wsgi_app
 from companies.codat_client import get_client
 
-from .conftest import connect
+from .steps import connect
 
 
 @pytest.fixture

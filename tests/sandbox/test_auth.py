@@ -7,7 +7,7 @@ import base64
 import pytest
 from django.conf import settings
 
-from .conftest import basic_auth
+from .steps import basic_auth
 
 KEY = settings.CODAT_SANDBOX_KEY
 ENCODED_KEY = base64.b64encode(KEY.encode()).decode()

@@ -12,7 +12,7 @@ from codat.types import DATA_TYPES
 from codat.webhook_events import HANDLED_EVENT_TYPES
 from codat_sandbox.inprocess import wsgi_app
 
-from .conftest import AUTH
+from .steps import AUTH
 
 codat_platform = pytest.importorskip("codat_platform")
 shared = pytest.importorskip("codat_platform.models.shared")

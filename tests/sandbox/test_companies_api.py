@@ -9,7 +9,7 @@ import time_machine
 
 from codat_sandbox.models import SandboxCompany, SandboxConnection
 
-from .conftest import connect
+from .steps import connect
 
 FROZEN = datetime(2026, 3, 4, 10, 45, 18, 195052, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ import time_machine
 
 from codat_sandbox.models import SandboxConnection
 
-from .conftest import connect
+from .steps import connect
 
 FROZEN = datetime(2026, 5, 6, 9, 53, 29, tzinfo=UTC)
 

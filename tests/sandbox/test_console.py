@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import connect
+from .steps import connect
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from codat_sandbox import faults, timeline, webhooks
 from codat_sandbox.inprocess import wsgi_app
 from codat_sandbox.models import SandboxConnection, SandboxFault, SandboxWebhookMessage
 
-from .conftest import connect, link_path, register_consumer, sync_settings
+from .steps import connect, link_path, register_consumer, sync_settings
 
 
 def client_for(user) -> Client:

@@ -14,7 +14,7 @@ import pytest
 
 from codat_sandbox.models import SandboxCompany, SandboxSyncSetting
 
-from .conftest import connect
+from .steps import connect
 
 HOSTILE_BODIES = {
     "nested 100,000 deep": "[" * 100_000 + "]" * 100_000,

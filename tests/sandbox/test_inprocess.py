@@ -14,7 +14,7 @@ from django.http import HttpResponse
 from codat_sandbox.inprocess import _headers, wsgi_app
 from codat_sandbox.models import SandboxCompany
 
-from .conftest import AUTH
+from .steps import AUTH
 
 
 @pytest.mark.django_db

@@ -21,7 +21,7 @@ from codat_sandbox.models import SandboxCompany, SandboxFault
 from companies.codat_client import get_client
 from connections.models import Connection, LinkAttempt
 
-from .conftest import AUTH
+from .steps import AUTH
 
 READ_TIMEOUT = 0.3
 BUDGET = 1.0

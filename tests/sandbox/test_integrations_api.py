@@ -10,7 +10,7 @@ from django.conf import settings as django_settings
 
 from codat_sandbox.integrations import all_integrations
 
-from .conftest import connect
+from .steps import connect
 
 ALL_KEYS = ["mqjo", "qhnd", "aiwb", "gbol", "qhyg", "tgff", "suuo", "upvr", "fztf", "exgd", "zsth"]
 

@@ -17,7 +17,7 @@ from codat_sandbox import services
 from codat_sandbox.integrations import SANDBOX_CLIENT_ID
 from codat_sandbox.models import SandboxConnection
 
-from .conftest import connect, link_path, redirect_to
+from .steps import connect, link_path, redirect_to
 
 FROZEN = datetime(2026, 7, 1, 12, 0, 0, tzinfo=UTC)
 

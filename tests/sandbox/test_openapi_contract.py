@@ -16,7 +16,7 @@ import time_machine
 from codat_sandbox import timeline
 
 from . import openapi
-from .conftest import basic_auth, connect, link_path
+from .steps import basic_auth, connect, link_path
 
 OPERATIONS = {
     ("POST", "/companies"),

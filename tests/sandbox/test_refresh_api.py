@@ -14,7 +14,7 @@ from codat_sandbox import syncs, timeline
 from codat_sandbox.integrations import ALL_DATA_TYPES, BANKING_DATA_TYPES
 from codat_sandbox.models import SandboxConnection, SandboxDataset
 
-from .conftest import client_fetches_nothing, connect, sync_settings
+from .steps import client_fetches_nothing, connect, sync_settings
 
 START = datetime(2026, 5, 6, 9, 0, 0, tzinfo=UTC)
 LATER = timedelta(seconds=timeline.SYNC_SECONDS_MAX + 1)

@@ -11,8 +11,8 @@ import pytest
 from codat_sandbox.integrations import ALL_DATA_TYPES
 from codat_sandbox.models import SandboxSyncSetting
 
-from .conftest import client_fetches_nothing, sync_settings
 from .openapi import load_spec
+from .steps import client_fetches_nothing, sync_settings
 
 
 def body(company, *settings: dict, overrides_defaults: bool = True) -> dict:

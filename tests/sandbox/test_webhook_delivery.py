@@ -21,7 +21,7 @@ from standardwebhooks import Webhook
 from codat_sandbox import inprocess, services, webhooks
 from codat_sandbox.models import SandboxWebhookConsumer, SandboxWebhookMessage
 
-from .conftest import connect, register_consumer
+from .steps import connect, register_consumer, sync_settings
 
 START = datetime(2026, 5, 6, 9, 0, 0, tzinfo=UTC)
 HOOK_URL = "http://127.0.0.1:8000/webhooks/codat/"
@@ -147,8 +147,6 @@ def test_messages_go_out_in_the_order_they_fall_due(bakery, clock, over_http):
 
 
 def test_a_read_is_not_announced_before_its_sync_finishes(bakery, clock, over_http):
-    from .conftest import sync_settings
-
     route = over_http.post(HOOK_URL).respond(200)
     sync_settings(bakery, "invoices")
     connection = connect(bakery, "gbol", linked=True)
@@ -257,7 +255,6 @@ def test_a_failing_consumer_does_not_make_another_get_the_message_twice(bakery, 
 
 
 def test_reads_are_not_announced_when_no_product_is_enabled(bakery, clock, over_http, settings):
-    from .conftest import sync_settings
 
     settings.CODAT_SANDBOX_READ_WEBHOOKS = "off"
     route = over_http.post(HOOK_URL).respond(200)

@@ -15,8 +15,8 @@ import pytest
 from codat_sandbox import services, syncs, timeline
 from codat_sandbox.models import SandboxConnection, SandboxWebhookMessage
 
-from .conftest import connect, link_path, sync_settings
 from .openapi import check_webhook_body
+from .steps import connect, link_path, sync_settings
 
 START = datetime(2026, 5, 6, 9, 0, 0, tzinfo=UTC)
 LATER = timedelta(seconds=timeline.SYNC_SECONDS_MAX + 1)

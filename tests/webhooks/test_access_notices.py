@@ -8,8 +8,8 @@ import pytest
 from django.core import mail
 
 from connections.models import Connection
-from tests.conftest import make_member
-from tests.webhooks.conftest import connection_event
+from tests.personas import make_member
+from tests.webhooks.steps import connection_event
 
 pytestmark = pytest.mark.django_db
 

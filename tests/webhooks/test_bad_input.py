@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from connections.models import Connection, WebhookEvent
-from tests.webhooks.conftest import (
+from tests.webhooks.steps import (
     ACME_CODAT_ID,
     SECRET,
     URL,

@@ -7,7 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from connections.checks import codat_webhook_secrets_check
-from tests.webhooks.conftest import OLD_SECRET, SECRET
+from tests.webhooks.steps import OLD_SECRET, SECRET
 
 
 def error_ids(settings, secrets) -> list[str]:

@@ -12,7 +12,7 @@ from django.test import Client
 
 from connections import webhook_processing
 from connections.models import Connection, WebhookEvent
-from tests.webhooks.conftest import connection_event, encode, post, signed_headers
+from tests.webhooks.steps import connection_event, encode, post, signed_headers
 
 PARALLEL = 20
 

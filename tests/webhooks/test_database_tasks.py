@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 
 from connections import tasks
 from connections.models import Connection, WebhookEvent
-from tests.webhooks.conftest import (
+from tests.webhooks.steps import (
     PLAID_CODAT_ID,
     connection_event,
     encode,

@@ -16,7 +16,7 @@ from standardwebhooks import Webhook
 
 from connections import webhook_processing
 from connections.models import Connection, WebhookEvent
-from tests.webhooks.conftest import (
+from tests.webhooks.steps import (
     SECRET,
     URL,
     as_svix,

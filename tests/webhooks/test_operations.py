@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from connections.models import Connection, DataSync, WebhookEvent
-from tests.webhooks.conftest import (
+from tests.webhooks.steps import (
     ACME_CODAT_ID,
     XERO_CODAT_ID,
     connection_event,

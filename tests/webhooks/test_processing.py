@@ -13,7 +13,7 @@ from django.forms.models import model_to_dict
 
 from connections.models import Connection, DataSync, WebhookEvent
 from connections.webhook_processing import webhook_event_process
-from tests.webhooks.conftest import (
+from tests.webhooks.steps import (
     ACME_CODAT_ID,
     OTHER_XERO_CODAT_ID,
     PLAID_CODAT_ID,

@@ -12,7 +12,7 @@ import pytest
 import time_machine
 
 from connections.models import WebhookEvent
-from tests.webhooks.conftest import OLD_SECRET, SECRET, as_svix, encode, post, signed_headers
+from tests.webhooks.steps import OLD_SECRET, SECRET, as_svix, encode, post, signed_headers
 
 # The Standard Webhooks test vector (docs/codat.md §8.2).
 VECTOR_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
