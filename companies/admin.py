@@ -3,14 +3,19 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
+from django.utils.html import format_html
 
 from companies.admin_changelist import DateSafeChangeListMixin
 from companies.models import Company, Membership
 from connections.admin import CodatMirrorAdmin
 from connections.models import Connection
 from consents.models import Consent, ConsentEvent
+from consents.subject_access import company_export
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -94,12 +99,36 @@ class MembershipInline(admin.TabularInline):
 @admin.register(Company)
 class CompanyAdmin(DateSafeChangeListMixin, CodatMirrorAdmin):
     # Not deletable here: it maps to a Codat company, which deleting our row would orphan.
-    list_display = ["name", "codat_company_id", "created_at", "member_count"]
+    list_display = ["name", "codat_company_id", "created_at", "closed_at", "member_count"]
+    list_filter = [("closed_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "codat_company_id", "memberships__user__email"]
-    readonly_fields = ["id", "codat_company_id", "created_at"]
-    fields = ["id", "name", "codat_company_id", "created_at"]
+    readonly_fields = ["id", "codat_company_id", "created_at", "closed_at", "subject_access"]
+    fields = ["id", "name", "codat_company_id", "created_at", "closed_at", "subject_access"]
     date_hierarchy = "created_at"
     inlines = [MembershipInline, ConnectionInline, ConsentInline, ConsentEventInline]
+
+    def get_urls(self):
+        export = self.admin_site.admin_view(self.subject_access_export)
+        return [
+            path("<uuid:company_id>/export/", export, name="companies_company_export"),
+            *super().get_urls(),
+        ]
+
+    @admin.display(description="subject access")
+    def subject_access(self, company: Company) -> str:
+        url = reverse("admin:companies_company_export", args=[company.pk])
+        return format_html('<a href="{}">Export everything held (JSON)</a>', url)
+
+    def subject_access_export(self, request: HttpRequest, company_id) -> StreamingHttpResponse:
+        """Everything held about the company, streamed (consents/subject_access.py)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        company = get_object_or_404(Company, pk=company_id)
+        response = StreamingHttpResponse(
+            company_export(company), content_type="application/json; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="subject-access-{company.pk}.json"'
+        return response
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Company]:
         # One query for the whole changelist, however many companies it shows.

@@ -118,3 +118,29 @@ class EmailAuthenticationForm(AuthenticationForm):
     def clean_username(self) -> str:
         # The login rate limit keys on this same spelling (companies.requests.account_named_in).
         return normalise_email(self.cleaned_data["username"])
+
+
+class CloseAccountForm(forms.Form):
+    """The owner confirms closing the account with their password: a session left open on a
+    shared computer is not enough to erase a business."""
+
+    password = forms.CharField(
+        label="Your password",
+        strip=False,
+        help_text="To confirm it is you.",
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    understood = forms.BooleanField(
+        label="I understand that closing cannot be undone",
+        error_messages={"required": "Tick this box to confirm you want to close the account."},
+    )
+
+    def __init__(self, user, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        if not self.user.check_password(password):
+            raise ValidationError("That is not your password.", code="wrong_password")
+        return password

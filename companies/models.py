@@ -16,6 +16,9 @@ class Company(models.Model):
     # Unique: an external id maps to one tenant only (T4), and one business never gets two.
     codat_company_id = models.UUIDField(null=True, blank=True, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
+    # When the owner closed the account: its members were erased and its name replaced by a
+    # pseudonym then; what stays is consent evidence for its period (docs/promises.md P4).
+    closed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name_plural = "companies"
@@ -23,6 +26,10 @@ class Company(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_closed(self) -> bool:
+        return self.closed_at is not None
 
 
 class Membership(models.Model):

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import logging
 import secrets
+from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.hashers import check_password, make_password
 from django.contrib.auth.models import User
+from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -193,3 +198,83 @@ def signup_confirm(*, pending: PendingSignup, password: str) -> User:
             PendingSignup.objects.filter(pk=pending.pk).delete()
         raise
     return user
+
+
+# --- closing an account: what is erased, and the pseudonym that stays -----------------------
+# Consent evidence outlives the account (consents.models.EVIDENCE_KEPT_FOR) and points at the
+# user who decided. Deleting that user would break the evidence; keeping them would keep their
+# name and email. So the user row stays, as a pseudonym: no name, no email, no password, and a
+# username made from a keyed hash of the email. The evidence still shows that one person made
+# those decisions; whoever holds the key can tell, given an email, whether it was that person,
+# and nobody can read the email back out of it.
+
+ERASED_USERNAME_PREFIX = "erased-"
+
+
+def pseudonym_for(email: str) -> str:
+    """The stable reference an erased member is kept under: HMAC-SHA256 of their normalised
+    email, keyed by EVIDENCE_PSEUDONYM_KEY. The same email always gives the same reference."""
+    return hmac.new(
+        settings.EVIDENCE_PSEUDONYM_KEY.encode(), normalise_email(email).encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def erased_users_for_email(email: str) -> QuerySet[User]:
+    """The erased members who had this email: how staff find kept evidence when the person
+    asks (a dispute, a subject access request) after closing their account."""
+    return get_user_model().objects.filter(
+        username__startswith=f"{ERASED_USERNAME_PREFIX}{pseudonym_for(email)}-"
+    )
+
+
+@dataclass(frozen=True)
+class ErasedMember:
+    """Who a member was, held only in memory, to send the closing confirmation."""
+
+    email: str
+    name: str
+
+
+@dataclass(frozen=True)
+class ErasedCompany:
+    name: str
+    members: list[ErasedMember]
+
+
+def company_erase(*, company: Company, now) -> ErasedCompany:
+    """Within the transaction that closes the account: mark the company closed, replace its
+    name with a pseudonym, and erase every member who belongs to no other open business.
+
+    An erased member can no longer sign in, and every session they had ends at its next
+    request (Django checks each session against the password, which is gone). A member who
+    also belongs to another open business keeps their account and loses this membership.
+    """
+    locked = Company.objects.select_for_update().get(pk=company.pk)
+    erased = ErasedCompany(name=locked.name, members=[])
+    user_type = ContentType.objects.get_for_model(get_user_model())
+    for membership in locked.memberships.select_related("user").order_by("created_at"):
+        user = membership.user
+        erased.members.append(ErasedMember(email=user.email, name=user.first_name))
+        elsewhere = user.memberships.exclude(company=locked).filter(company__closed_at=None)
+        if elsewhere.exists():
+            membership.delete()
+            continue
+        email = user.email or user.username
+        PendingSignup.objects.filter(email=normalise_email(email)).delete()
+        user.username = f"{ERASED_USERNAME_PREFIX}{pseudonym_for(email)}-{user.pk}"
+        user.email = ""
+        user.first_name = ""
+        user.last_name = ""
+        user.set_unusable_password()
+        user.is_active = False
+        user.last_login = None
+        user.save()
+        # The admin's history names a changed user by its username at the time.
+        LogEntry.objects.filter(content_type=user_type, object_id=str(user.pk)).update(
+            object_repr=user.username
+        )
+    locked.name = f"Closed account {str(locked.id)[:8]}"
+    locked.closed_at = now
+    locked.save(update_fields=["name", "closed_at"])
+    company.name, company.closed_at = locked.name, locked.closed_at
+    return erased

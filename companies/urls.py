@@ -14,6 +14,8 @@ urlpatterns = [
     path("signup/confirm/<token>/", views.signup_confirm_view, name="signup_confirm"),
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", views.LogoutView.as_view(), name="logout"),
+    path("close/", views.account_close_view, name="account_close"),
+    path("closed/", views.account_closed, name="account_closed"),
     path("password-reset/", views.PasswordResetView.as_view(), name="password_reset"),
     path(
         "password-reset/sent/",

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import PasswordResetForm
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import (
     HttpRequest,
     HttpResponse,
@@ -27,11 +29,23 @@ from django.views.decorators.csrf import requires_csrf_token
 from django.views.decorators.http import require_http_methods, require_safe
 from django_ratelimit.decorators import ratelimit
 
-from companies.forms import EmailAuthenticationForm, SignupConfirmForm, SignupForm
+from companies.forms import (
+    CloseAccountForm,
+    EmailAuthenticationForm,
+    SignupConfirmForm,
+    SignupForm,
+)
 from companies.requests import account_named_in
-from companies.selectors import company_for_user, pending_signup_for_token
+from companies.selectors import (
+    company_for_user,
+    current_company,
+    pending_signup_for_token,
+    signed_in_user,
+)
 from companies.services import SignupLinkUsed, signup_confirm, signup_request
+from consents.closing import AlreadyClosed, account_close, account_close_impact, is_owner
 from consents.selectors import product_statuses
+from consents.services import RequestMeta
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +152,40 @@ class PasswordResetView(auth_views.PasswordResetView):
         # forged Host cannot make us mail out a link to someone else's server.
         self.extra_email_context = {"site_url": settings.SITE_URL}
         return super().form_valid(form)
+
+
+# Closing takes the password: limited like logging in, so the form cannot be used to guess it.
+@login_required
+@never_cache
+@require_http_methods(["GET", "HEAD", "POST"])
+@ratelimit(key="user", rate="5/m", method="POST", group="account-close")
+def account_close_view(request: HttpRequest) -> HttpResponse:
+    """What closing the account does, then, with the owner's password, the closing itself."""
+    company = current_company(request)
+    user = signed_in_user(request)
+    if not is_owner(company=company, user=user):
+        raise PermissionDenied("Only the owner can close the account")
+    form = CloseAccountForm(user, request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        with contextlib.suppress(AlreadyClosed):  # a second click: the first one closed it
+            account_close(
+                company=company,
+                actor=user,
+                meta=RequestMeta.from_request(request, surface="account_close"),
+            )
+        logout(request)
+        return redirect("account_closed")
+    return render(
+        request,
+        "registration/account_close.html",
+        {"impact": account_close_impact(company), "form": form},
+        status=400 if form.is_bound else 200,
+    )
+
+
+@require_safe
+def account_closed(request: HttpRequest) -> HttpResponse:
+    return render(request, "registration/account_closed.html")
 
 
 # --- General pages ---------------------------------------------------------------------------

@@ -8,8 +8,15 @@ from django.utils.html import format_html
 from codat.errors import CodatError
 from companies.admin_changelist import DateSafeChangeListMixin
 from companies.selectors import signed_in_user
-from connections.models import Connection, DataSync, Integration, LinkAttempt, WebhookEvent
-from connections.services import connection_disconnect
+from connections.models import (
+    CodatCompanyDeletion,
+    Connection,
+    DataSync,
+    Integration,
+    LinkAttempt,
+    WebhookEvent,
+)
+from connections.services import codat_company_delete, connection_disconnect
 
 
 class CodatMirrorAdmin(admin.ModelAdmin):
@@ -208,3 +215,68 @@ class DataSyncAdmin(CodatMirrorAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+
+class DeletionPendingFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("pending", "Pending at Codat"), ("deleted", "Deleted at Codat")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("pending", "deleted"):
+            return queryset.filter(deleted_at__isnull=self.value() == "pending")
+        return queryset
+
+
+@admin.register(CodatCompanyDeletion)
+class CodatCompanyDeletionAdmin(CodatMirrorAdmin):
+    """Codat companies we must delete (closed accounts): pending ones are retried until Codat
+    confirms (`manage.py codat_delete_companies`); staff can also try one again now."""
+
+    list_display = (
+        "codat_company_id",
+        "company",
+        "reason",
+        "state",
+        "requested_at",
+        "attempts",
+        "next_attempt_at",
+        "deleted_at",
+    )
+    list_filter = (DeletionPendingFilter, "reason")
+    list_select_related = ("company",)
+    search_fields = ("codat_company_id", "company__id")
+    readonly_fields = [f.name for f in CodatCompanyDeletion._meta.fields]
+    actions = ["delete_at_codat_now"]
+
+    @admin.display(description="state")
+    def state(self, deletion: CodatCompanyDeletion) -> str:
+        return "pending" if deletion.is_pending else "deleted"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_retry_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("connections.view_codatcompanydeletion")
+
+    @admin.action(description="Try the deletion at Codat again now", permissions=["retry"])
+    def delete_at_codat_now(self, request: HttpRequest, queryset) -> None:
+        for deletion in queryset:
+            if codat_company_delete(deletion=deletion):
+                self.message_user(
+                    request,
+                    f"Codat company {deletion.codat_company_id} is deleted.",
+                    messages.SUCCESS,
+                )
+            else:
+                self.message_user(
+                    request,
+                    f"Codat company {deletion.codat_company_id} is NOT deleted yet; it stays "
+                    "pending and is retried.",
+                    messages.ERROR,
+                )

@@ -337,3 +337,40 @@ class WebhookEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type or 'unknown event'} {self.webhook_id} ({self.status})"
+
+
+class CodatCompanyDeletion(models.Model):
+    """A Codat company we must delete (its connections and everything Codat fetched go with it),
+    kept until Codat confirms and afterwards as the record that it did.
+
+    Written in the same transaction as the decision that calls for it (closing an account), so
+    the deletion is never lost when Codat is down: it is retried, with backoff, by a task and by
+    `manage.py codat_delete_companies` from cron, until Codat answers 2xx or 404.
+    """
+
+    class Reason(models.TextChoices):
+        ACCOUNT_CLOSED = "account_closed", "Account closed"
+
+    company = models.OneToOneField(Company, on_delete=models.PROTECT, related_name="codat_deletion")
+    # Copied here so that the record says what was deleted at Codat on its own.
+    codat_company_id = models.UUIDField(editable=False)
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    requested_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    objects = CompanyScopedManager()
+
+    class Meta:
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        state = "deleted" if self.deleted_at else "pending"
+        return f"Codat company {self.codat_company_id} ({state})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.deleted_at is None

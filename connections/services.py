@@ -19,7 +19,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.cache import cache
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from codat import types as codat_types
@@ -28,7 +28,14 @@ from codat.errors import CodatError, CodatNotFound
 from codat.types import source_type_of
 from companies.codat_client import get_client
 from companies.models import Company
-from connections.models import Connection, DataSync, Integration, LinkAttempt, SourceType
+from connections.models import (
+    CodatCompanyDeletion,
+    Connection,
+    DataSync,
+    Integration,
+    LinkAttempt,
+    SourceType,
+)
 from connections.selectors import DataTypeLabel, SyncProgress, sync_progress
 
 logger = logging.getLogger("connections")
@@ -580,6 +587,120 @@ def connection_disconnect(*, connection: Connection, actor: User) -> None:
         connection.company_id,
         actor.pk,
     )
+
+
+# --- deleting a whole Codat company -----------------------------------------------------------
+
+# Waits between attempts at a Codat company deletion that Codat refused or never answered; the
+# last repeats until it succeeds, so the deletion never gives up.
+DELETION_RETRY_DELAYS = (
+    timedelta(minutes=1),
+    timedelta(minutes=10),
+    timedelta(hours=1),
+    timedelta(hours=6),
+)
+
+
+def codat_company_deletion_request(*, company: Company, reason: str) -> CodatCompanyDeletion | None:
+    """Within the caller's transaction: record that the company must be deleted at Codat, and
+    try it after the commit. None when there is nothing at Codat to delete."""
+    if not company.codat_company_id:
+        return None
+    deletion, _ = CodatCompanyDeletion.objects.get_or_create(
+        company=company,
+        defaults={
+            "codat_company_id": company.codat_company_id,
+            "reason": reason,
+            "next_attempt_at": timezone.now(),
+        },
+    )
+    transaction.on_commit(lambda: enqueue_codat_company_deletion(deletion_id=deletion.pk))
+    return deletion
+
+
+def enqueue_codat_company_deletion(*, deletion_id, run_after=None) -> None:
+    """Never raises: the row is the record, and `codat_delete_companies` (cron) retries it."""
+    # Imported here rather than at the top: the task module imports this one to run the
+    # service, so importing it back at load time would be a cycle.
+    from connections.tasks import delete_codat_company
+
+    task = delete_codat_company
+    try:
+        if run_after is not None:
+            if not task.get_backend().supports_defer:
+                return  # cron picks it up when due
+            task = task.using(run_after=run_after)
+        task.enqueue(deletion_id)
+    except Exception:
+        logger.exception("Could not queue Codat company deletion %s; cron retries it", deletion_id)
+
+
+def codat_company_delete(
+    *, deletion: CodatCompanyDeletion, client: CodatClient | None = None
+) -> bool:
+    """DELETE the company at Codat (its connections and every piece of data Codat holds for it
+    go too; docs/codat.md). True once Codat has confirmed, now or before; 404 means it is
+    already gone, the same outcome. On failure the deletion stays pending with a retry due."""
+    if client is None:
+        with get_client() as own_client:
+            return codat_company_delete(deletion=deletion, client=own_client)
+    if not deletion.is_pending:
+        return True
+    now = timezone.now()
+    try:
+        client.delete_company(str(deletion.codat_company_id))
+    except CodatNotFound:
+        logger.info("Codat company %s was already deleted", deletion.codat_company_id)
+    except CodatError as exc:
+        delay = DELETION_RETRY_DELAYS[min(deletion.attempts, len(DELETION_RETRY_DELAYS) - 1)]
+        CodatCompanyDeletion.objects.filter(pk=deletion.pk).update(
+            attempts=deletion.attempts + 1,
+            last_attempt_at=now,
+            next_attempt_at=now + delay,
+            last_error=f"{type(exc).__name__}: {exc}"[:1000],
+        )
+        logger.warning(
+            "Codat company %s not deleted (attempt %s): %s",
+            deletion.codat_company_id,
+            deletion.attempts + 1,
+            exc,
+        )
+        enqueue_codat_company_deletion(deletion_id=deletion.pk, run_after=now + delay)
+        return False
+    with transaction.atomic():
+        CodatCompanyDeletion.objects.filter(pk=deletion.pk).update(
+            attempts=deletion.attempts + 1,
+            last_attempt_at=now,
+            next_attempt_at=None,
+            last_error="",
+            deleted_at=now,
+        )
+        # Codat deleted every connection with the company; our rows keep the history.
+        for connection in Connection.objects.filter(company_id=deletion.company_id).current():
+            connection_mark_deleted(connection)
+    security_log.info(
+        "Codat company deleted codat_company=%s company=%s reason=%s",
+        deletion.codat_company_id,
+        deletion.company_id,
+        deletion.reason,
+    )
+    return True
+
+
+def codat_company_deletions_retry_due(*, now=None) -> tuple[int, int]:
+    """Attempt every pending Codat company deletion whose retry is due: (deleted, pending)."""
+    now = now or timezone.now()
+    due = CodatCompanyDeletion.objects.filter(
+        models.Q(next_attempt_at__lte=now) | models.Q(next_attempt_at__isnull=True),
+        deleted_at__isnull=True,
+    )
+    deleted = failed = 0
+    for deletion in due.order_by("requested_at"):
+        if codat_company_delete(deletion=deletion):
+            deleted += 1
+        else:
+            failed += 1
+    return deleted, failed
 
 
 # --- sync progress when webhooks are quiet ----------------------------------------------------

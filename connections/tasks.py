@@ -23,6 +23,8 @@ from django.utils import timezone
 from django_tasks import task
 
 from companies.scoping import scopes_disabled
+from connections.models import CodatCompanyDeletion
+from connections.services import codat_company_delete
 from connections.webhook_processing import webhook_events_drain
 from consents.notifications import access_notices_send
 
@@ -50,6 +52,17 @@ def drain_codat_webhooks() -> int:
         tried = webhook_events_drain()
         access_notices_send()
         return tried
+
+
+@task()
+def delete_codat_company(deletion_id: int) -> bool:
+    """One attempt at a pending Codat company deletion; a failure queues the next (and cron's
+    `codat_delete_companies` retries it too, should the queue lose it)."""
+    with scopes_disabled():
+        deletion = CodatCompanyDeletion.objects.filter(pk=deletion_id).first()
+        if deletion is None:
+            return False
+        return codat_company_delete(deletion=deletion)
 
 
 def webhook_drain_request() -> None:

@@ -30,6 +30,11 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off.")
     SECRET_KEY = _DEV_SECRET_KEY
 
+# Keys the pseudonymous reference that replaces a closed account's members in what is kept
+# (companies.services.pseudonym_for). Changing it does not break the kept evidence, but the
+# evidence of accounts closed before can then no longer be found from an email address.
+EVIDENCE_PSEUDONYM_KEY = env("EVIDENCE_PSEUDONYM_KEY", default="") or SECRET_KEY
+
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[])

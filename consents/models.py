@@ -21,6 +21,12 @@ from connections.models import Connection, SourceType
 from consents.data_types import describe
 
 BANKING_CONSENT_PERIOD = timedelta(days=90)
+# How long the evidence of a consent is kept once the consent has ended (withdrawn, expired,
+# or the account closed): six years, the limitation period for a claim about it, counted from
+# the consent's newest event. Only `manage.py purge_evidence` removes evidence, and only past
+# this; on PostgreSQL the database enforces the same figure (consents/db.py), written there by
+# a migration, so changing it needs a new migration that calls create_triggers() again.
+EVIDENCE_KEPT_FOR = timedelta(days=6 * 365 + 2)
 # The name under which ConsentQuerySet.with_banking_clock() puts each consent's bank
 # authorisation on it, so that a page listing consents asks once, not once per consent.
 _BANK_AUTHORISED_AT = "linked_bank_authorised_at"
@@ -374,3 +380,25 @@ class ConsentReminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} reminder for {self.consent}"
+
+
+class EvidencePurge(models.Model):
+    """One run of `manage.py purge_evidence`: the record that evidence was removed, and why.
+
+    While a run's row is open (`finished_at` empty, inside its transaction) SQLite's trigger
+    lets expired evidence be deleted; PostgreSQL checks its own flag and role (consents/db.py).
+    """
+
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Evidence of consents whose newest event is older than this went.
+    cutoff = models.DateTimeField()
+    events_deleted = models.PositiveIntegerField(default=0)
+    # Which consents' evidence went, by id: no names, nothing else about them.
+    consent_ids = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return f"Evidence purge at {self.started_at:%Y-%m-%d %H:%M}: {self.events_deleted} events"

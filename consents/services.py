@@ -17,6 +17,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import send_mail
+from django.db import connection as db_connection
 from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest
@@ -40,13 +41,16 @@ from connections.services import (
 )
 from consents import selectors
 from consents.data_types import describe
+from consents.db import expired_evidence_delete
 from consents.models import (
     BANKING_CONSENT_PERIOD,
+    EVIDENCE_KEPT_FOR,
     CodatSyncState,
     Consent,
     ConsentEvent,
     ConsentReminder,
     ConsentText,
+    EvidencePurge,
     Product,
 )
 
@@ -154,6 +158,34 @@ def _record(
 
 
 @transaction.atomic
+def evidence_purge(*, now=None) -> EvidencePurge:
+    """Remove the evidence of every consent that ended more than EVIDENCE_KEPT_FOR ago (its
+    newest event older than that, the consent no longer active), and record the run. The only
+    code that deletes evidence; the database lets nothing else do it (consents/db.py).
+
+    A consent's evidence goes whole or not at all, so what is kept always tells its full story.
+    On PostgreSQL the database's clock decides which rows have expired, not ours.
+    """
+    now = now or timezone.now()
+    run = EvidencePurge.objects.create(started_at=now, cutoff=now - EVIDENCE_KEPT_FOR)
+    cutoff = db_connection.ops.adapt_datetimefield_value(run.cutoff)
+    consent_ids = [
+        str(uuid.UUID(str(i))) for i in expired_evidence_delete(db_connection, cutoff=cutoff)
+    ]
+    run.events_deleted = len(consent_ids)
+    run.consent_ids = sorted(set(consent_ids))
+    run.finished_at = timezone.now()
+    run.save(update_fields=["events_deleted", "consent_ids", "finished_at"])
+    audit_log.info(
+        "Evidence purged: %s events of %s consents ended before %s",
+        run.events_deleted,
+        len(run.consent_ids),
+        run.cutoff.isoformat(),
+    )
+    return run
+
+
+@transaction.atomic
 def consent_grant(
     *,
     company: Company,
@@ -220,11 +252,13 @@ def consent_withdraw(
     meta: RequestMeta,
     choice: str = WITHDRAW_ONLY,
     on_behalf: bool = False,
+    receipt: bool = True,
 ) -> WithdrawResult:
     """Withdraw at once (C5). With `disconnect`, connections no other product needs are
     unlinked at Codat (access revoked, cached data kept); with `delete`, they are deleted
     (access and cached data gone). `on_behalf`: staff acting at the customer's request,
-    recorded as a staff action."""
+    recorded as a staff action. `receipt=False` when the caller tells the customer itself
+    (closing an account sends one confirmation for everything)."""
     with transaction.atomic():
         Company.objects.select_for_update().get(pk=consent.company_id)
         consent = Consent.objects.select_related("company", "product").get(pk=consent.pk)
@@ -250,7 +284,8 @@ def consent_withdraw(
             },
         )
         codat_sync_settings_changed(company=consent.company)
-        transaction.on_commit(lambda: send_receipt(event=event))
+        if receipt:
+            transaction.on_commit(lambda: send_receipt(event=event))
 
     result = WithdrawResult(consent=consent, event=event)
     if targets:
@@ -423,6 +458,13 @@ def codat_sync_settings_apply(*, company: Company, client: CodatClient | None = 
     state, _ = CodatSyncState.objects.get_or_create(company=company)
     if not company.codat_company_id:
         return False  # applied as soon as the Codat company exists (connection_start_consented)
+    if company.is_closed:
+        # The whole Codat company is being deleted (connections.CodatCompanyDeletion): there is
+        # nothing left to fetch, and nothing to retry here.
+        CodatSyncState.objects.filter(pk=state.pk).update(
+            pending=False, next_attempt_at=None, last_error="account closed"
+        )
+        return True
     desired = sorted(selectors.allowed_data_types(company))
     codat_id = str(company.codat_company_id)
     linked_kinds = selectors.linked_source_types(company)

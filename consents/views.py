@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from companies.selectors import current_company, signed_in_user
 from consents import selectors, services
+from consents.closing import is_owner
 from consents.data_types import describe
 from consents.forms import GrantForm, WithdrawForm
 from consents.models import Consent, ConsentText, Product
@@ -218,6 +219,7 @@ def my_consents(request: HttpRequest) -> HttpResponse:
         {
             "statuses": selectors.product_statuses(company),
             "events": selectors.consent_history(company),
+            "is_owner": is_owner(company=company, user=signed_in_user(request)),
         },
     )
 

@@ -18,7 +18,10 @@ class Command(BaseCommand):
 
     @scopes_disabled()  # works across every company
     def handle(self, *args, **options) -> None:
-        companies = Company.objects.filter(codat_company_id__isnull=False).order_by("name")
+        # A closed account's Codat company is deleted, or about to be: nothing to reconcile.
+        companies = Company.objects.filter(
+            codat_company_id__isnull=False, closed_at__isnull=True
+        ).order_by("name")
         changed = failed = 0
         for company in companies:
             try:
