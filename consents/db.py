@@ -9,7 +9,7 @@ One exception, and only one: evidence whose period has passed (EVIDENCE_KEPT_FOR
 consent's newest event, the consent no longer active) may be deleted by `manage.py
 purge_evidence`. The database itself decides which rows qualify, so a bug or a hand-written
 DELETE cannot remove anything younger:
-- PostgreSQL: the delete trigger lets a row go only while the transaction-local flag
+- PostgreSQL: the row trigger lets a row go only while the transaction-local flag
   `consents.evidence_purge` is on, the statement runs as the role that owns the table, and the
   row is past its period by the database's own clock. Only `consents_purge_evidence()`, a
   SECURITY DEFINER function owned by that role, does all three; the app's role (docs/
@@ -52,17 +52,20 @@ def _postgres_cutoff() -> str:
 
 
 def _postgres_guard_function() -> str:
+    """The evidence table's row guard: never an UPDATE; a DELETE only as the purge makes it."""
     return f"""
-CREATE OR REPLACE FUNCTION consents_evidence_delete_guard() RETURNS trigger
+CREATE OR REPLACE FUNCTION consents_evidence_guard() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF current_setting('{PURGE_FLAG}', true) = 'on'
+    IF TG_OP = 'DELETE'
+       AND current_setting('{PURGE_FLAG}', true) = 'on'
        AND current_user = (SELECT pg_get_userbyid(relowner) FROM pg_class WHERE oid = TG_RELID)
        AND OLD.consent_id IN ({_expired_consents_sql(_postgres_cutoff())})
     THEN
         RETURN OLD;
     END IF;
-    RAISE EXCEPTION 'consent evidence is kept for its period; only purge_evidence removes it';
+    RAISE EXCEPTION 'consent records are append-only (% on %); evidence past its period is '
+        'removed only by purge_evidence', TG_OP, TG_TABLE_NAME;
 END
 $$;
 """  # noqa: S608
@@ -98,15 +101,13 @@ def create_triggers(connection) -> None:
             cursor.execute(_postgres_guard_function())
             cursor.execute(_postgres_purge_function())
             for table in PROTECTED_TABLES:
-                operations = "UPDATE" if table == EVIDENCE_TABLE else "UPDATE OR DELETE"
-                cursor.execute(
-                    f"CREATE TRIGGER {table}_append_only BEFORE {operations} ON {table} "
-                    "FOR EACH ROW EXECUTE FUNCTION consents_append_only()"
+                guard = (
+                    "consents_evidence_guard" if table == EVIDENCE_TABLE else "consents_append_only"
                 )
-            cursor.execute(
-                f"CREATE TRIGGER {EVIDENCE_TABLE}_delete_guard BEFORE DELETE ON "
-                f"{EVIDENCE_TABLE} FOR EACH ROW EXECUTE FUNCTION consents_evidence_delete_guard()"
-            )
+                cursor.execute(
+                    f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+                    f"FOR EACH ROW EXECUTE FUNCTION {guard}()"
+                )
         elif connection.vendor == "sqlite":
             for table in PROTECTED_TABLES:
                 for operation in ("UPDATE", "DELETE"):
@@ -131,7 +132,6 @@ def drop_triggers(connection) -> None:
         for table in PROTECTED_TABLES:
             if connection.vendor == "postgresql":
                 cursor.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
-                cursor.execute(f"DROP TRIGGER IF EXISTS {table}_delete_guard ON {table}")
             elif connection.vendor == "sqlite":
                 for operation in ("update", "delete"):
                     cursor.execute(f"DROP TRIGGER IF EXISTS {table}_no_{operation}")

@@ -28,6 +28,18 @@
 --   psql "$DATABASE_URL" -c 'BEGIN; ALTER TABLE consents_consentevent DISABLE TRIGGER ALL; ROLLBACK;'
 --   psql "$DATABASE_URL" -c 'BEGIN; TRUNCATE consents_consentevent; ROLLBACK;'
 --
+-- Evidence past its period (consents.models.EVIDENCE_KEPT_FOR) is removed by
+-- `manage.py purge_evidence`, which calls consents_purge_evidence(): a SECURITY DEFINER function
+-- the owner's migration creates, so it runs as the owner. The evidence trigger lets a row go only
+-- when the statement runs as the table's owner, with the transaction-local flag
+-- consents.evidence_purge on, and the row is past its period by the database's clock. The app
+-- role can set the flag but is not the owner, so its own DELETE is refused; it can only call the
+-- function, which removes nothing younger. Functions are executable by every role by default;
+-- do not revoke EXECUTE on this one from the app, or the purge fails (and keeps everything).
+-- As the app role, this must fail too:
+--   psql "$DATABASE_URL" -c "BEGIN; SELECT set_config('consents.evidence_purge', 'on', true);
+--        DELETE FROM consents_consentevent; ROLLBACK;"
+--
 -- Do not REVOKE UPDATE on the consent tables from the app: publishing new wording locks the
 -- latest version with SELECT ... FOR UPDATE, which needs the UPDATE privilege. The triggers
 -- refuse the UPDATE or DELETE itself.

@@ -8,18 +8,27 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
+import time_machine
 from django.conf import settings
 from django.db import connection as db_connection
+from django.utils import timezone
 from psycopg import sql
 
-from consents.db import PROTECTED_TABLES
-from consents.models import ConsentEvent, ConsentText, Product
+from consents.db import PROTECTED_TABLES, PURGE_FLAG
+from consents.models import EVIDENCE_KEPT_FOR, ConsentEvent, ConsentText, EvidencePurge, Product
 from consents.selectors import current_text
-from consents.services import RequestMeta, consent_grant, consent_text_publish
+from consents.services import (
+    RequestMeta,
+    consent_grant,
+    consent_text_publish,
+    consent_withdraw,
+    evidence_purge,
+)
 
 pytestmark = [
     pytest.mark.postgres,
@@ -167,6 +176,13 @@ def test_the_app_role_records_new_evidence(app_db, event):
         ),
         ("DROP TRIGGER consents_consenttext_no_truncate ON consents_consenttext", "must be owner"),
         ("DROP FUNCTION consents_append_only() CASCADE", "must be owner"),
+        ("DROP FUNCTION consents_evidence_guard() CASCADE", "must be owner"),
+        # The purge function runs as its owner: replacing it would be a way round the guard.
+        (
+            "CREATE OR REPLACE FUNCTION consents_purge_evidence() RETURNS SETOF uuid "
+            "LANGUAGE sql SECURITY DEFINER AS 'DELETE FROM consents_consentevent RETURNING id'",
+            "permission denied for schema public|must be owner",
+        ),
         ("ALTER TABLE consents_consentevent OWNER TO CURRENT_USER", "must be owner"),
         ("DROP TABLE consents_consentevent CASCADE", "must be owner"),
         # Replica mode skips ordinary triggers; only a superuser may switch to it.
@@ -228,3 +244,73 @@ def test_tables_added_by_later_migrations_are_open_to_the_app_for_rows_only(role
     with pytest.raises(psycopg.Error, match="permission denied"):
         app_db.execute(sql.SQL("TRUNCATE {}").format(table))
     # The roles fixture drops the table with its owner.
+
+
+def _withdrawn_consent(*, company, actor, text: ConsentText):
+    consent, _ = consent_grant(
+        company=company,
+        product=text.product,
+        actor=actor,
+        text_shown=text,
+        meta=RequestMeta(surface="test"),
+    )
+    consent_withdraw(consent=consent, actor=actor, meta=RequestMeta(surface="test"), receipt=False)
+    return consent
+
+
+@pytest.fixture
+def expired_and_recent(owner, acme, outsider, other_co, lending_text):
+    """Acme's Lending consent ended longer ago than evidence is kept; Other Co's a week ago.
+    PostgreSQL judges with its own clock, so the past is made by travelling back."""
+    with time_machine.travel(timezone.now() - EVIDENCE_KEPT_FOR - timedelta(days=30)):
+        expired = _withdrawn_consent(company=acme, actor=owner, text=lending_text)
+    with time_machine.travel(timezone.now() - timedelta(days=7)):
+        recent = _withdrawn_consent(company=other_co, actor=outsider, text=lending_text)
+    return expired, recent
+
+
+def test_the_app_role_cannot_delete_expired_evidence_even_with_the_purge_flag(
+    app_db, expired_and_recent
+):
+    expired, _ = expired_and_recent
+
+    with pytest.raises(psycopg.Error, match="append-only"), app_db.transaction():
+        app_db.execute("SELECT set_config(%s, 'on', true)", [PURGE_FLAG])
+        app_db.execute("DELETE FROM consents_consentevent WHERE consent_id = %s", [expired.pk])
+
+    assert ConsentEvent.objects.filter(consent=expired).count() == 2
+
+
+def test_the_purge_function_removes_only_expired_evidence_whoever_calls_it(
+    app_db, expired_and_recent
+):
+    expired, recent = expired_and_recent
+
+    gone = app_db.execute("SELECT * FROM consents_purge_evidence()").fetchall()
+    again = app_db.execute("SELECT * FROM consents_purge_evidence()").fetchall()
+
+    assert sorted(row[0] for row in gone) == [expired.pk, expired.pk]
+    assert again == []
+    assert not ConsentEvent.objects.filter(consent=expired).exists()
+    assert ConsentEvent.objects.filter(consent=recent).count() == 2
+    # The flag it set for its own deletes does not outlive them.
+    assert app_db.execute("SELECT current_setting(%s, true)", [PURGE_FLAG]).fetchone()[0] in (
+        None,
+        "",
+        "off",
+    )
+
+
+def test_purge_evidence_works_as_the_app_role(roles, expired_and_recent):
+    expired, recent = expired_and_recent
+    with db_connection.cursor() as cursor:
+        cursor.execute(f'SET ROLE "{roles.app}"')
+    try:
+        run = evidence_purge()
+    finally:
+        with db_connection.cursor() as cursor:
+            cursor.execute("RESET ROLE")
+
+    assert run.events_deleted == 2 and run.consent_ids == [str(expired.pk)]
+    assert EvidencePurge.objects.get().finished_at is not None
+    assert ConsentEvent.objects.filter(consent=recent).count() == 2
