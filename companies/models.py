@@ -17,7 +17,7 @@ class Company(models.Model):
     codat_company_id = models.UUIDField(null=True, blank=True, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     # When the owner closed the account: its members were erased and its name replaced by a
-    # pseudonym then; what stays is consent evidence for its period (docs/promises.md P4).
+    # pseudonym then; what stays is consent evidence for its period (docs/promises.md P2).
     closed_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:

@@ -5,7 +5,7 @@ company's deletion recorded, the members erased, the company marked closed. Coda
 after the commit; when it does not answer, the recorded deletion is retried until it does
 (connections.services.codat_company_delete), so closing never waits on Codat and never
 half-happens without a record. Consent evidence stays, under the members' pseudonyms, until
-EVIDENCE_KEPT_FOR after the closing (docs/promises.md P4).
+EVIDENCE_KEPT_FOR after the closing (docs/promises.md P2).
 """
 
 from __future__ import annotations

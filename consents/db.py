@@ -12,8 +12,9 @@ DELETE cannot remove anything younger:
 - PostgreSQL: the row trigger lets a row go only while the transaction-local flag
   `consents.evidence_purge` is on, the statement runs as the role that owns the table, and the
   row is past its period by the database's own clock. Only `consents_purge_evidence()`, a
-  SECURITY DEFINER function owned by that role, does all three; the app's role (docs/
-  postgres-roles.sql) can set the flag but is not the owner, so its own DELETE is refused.
+  SECURITY DEFINER function owned by that role, does all three; the app's role
+  (docs/postgres-roles.sql) can set the flag but is not the owner, so its own DELETE is
+  refused.
 - SQLite has no roles: the trigger lets expired rows go while a purge run is open (a
   `consents_evidencepurge` row without `finished_at`, inside the command's transaction).
 """

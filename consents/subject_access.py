@@ -1,4 +1,4 @@
-"""Everything we hold about one company, as one JSON document, for a subject access request.
+"""Everything we hold about one company, as one JSON document, for a subject access request (P4).
 
 Written out piece by piece (`company_export` yields text), so that a company with years of
 webhooks and evidence is streamed to staff, never built in memory as one string. The keys
