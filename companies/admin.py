@@ -3,10 +3,10 @@ from __future__ import annotations
 from typing import ClassVar
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, StreamingHttpResponse
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
@@ -110,20 +110,25 @@ class CompanyAdmin(DateSafeChangeListMixin, CodatMirrorAdmin):
     def get_urls(self):
         export = self.admin_site.admin_view(self.subject_access_export)
         return [
-            path("<uuid:company_id>/export/", export, name="companies_company_export"),
+            path("<path:object_id>/export/", export, name="companies_company_export"),
             *super().get_urls(),
         ]
 
     @admin.display(description="subject access")
     def subject_access(self, company: Company) -> str:
+        if company._state.adding:
+            return "-"  # the add page: nothing held yet
         url = reverse("admin:companies_company_export", args=[company.pk])
         return format_html('<a href="{}">Export everything held (JSON)</a>', url)
 
-    def subject_access_export(self, request: HttpRequest, company_id) -> StreamingHttpResponse:
+    def subject_access_export(self, request: HttpRequest, object_id: str) -> StreamingHttpResponse:
         """Everything held about the company, streamed (consents/subject_access.py)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        company = get_object_or_404(Company, pk=company_id)
+        # As the admin's own pages look an object up: a malformed id is a 404, not an error.
+        company = self.get_object(request, unquote(object_id))
+        if company is None:
+            raise Http404("No such company")
         response = StreamingHttpResponse(
             company_export(company), content_type="application/json; charset=utf-8"
         )
