@@ -16,6 +16,8 @@ from django.db.models import Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from codat.client import CodatClient
+from codat.errors import CodatNotFound
 from companies.models import Company, Membership, PendingSignup
 
 logger = logging.getLogger(__name__)
@@ -193,3 +195,17 @@ def signup_confirm(*, pending: PendingSignup, password: str) -> User:
             PendingSignup.objects.filter(pk=pending.pk).delete()
         raise
     return user
+
+
+def codat_company_delete(*, company: Company, client: CodatClient) -> None:
+    """DELETE the company at Codat (its connections and all its data go with it) and forget
+    its id, so that sharing again starts a fresh Codat company. A 404 means already gone."""
+    codat_id = company.codat_company_id
+    if codat_id is None:
+        return
+    try:
+        client.delete_company(str(codat_id))
+    except CodatNotFound:
+        logger.info("Codat company %s was already deleted", codat_id)
+    Company.objects.filter(pk=company.pk, codat_company_id=codat_id).update(codat_company_id=None)
+    company.codat_company_id = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -55,24 +56,57 @@ class ProductAdmin(admin.ModelAdmin):
         return False  # consents refer to it; deactivate instead
 
 
+class ConsentTextForm(forms.ModelForm):
+    """The retention period may be left empty: the new version keeps the previous one's."""
+
+    retention_days = forms.IntegerField(
+        min_value=0,
+        required=False,
+        help_text="Days the data read for this product is kept after its use ends, then "
+        "deleted at Codat. Empty: as the previous version.",
+    )
+    retention_summary = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text='The same promise in plain words, e.g. "deleted within 30 days of when you '
+        'stop sharing". Empty: as the previous version.',
+    )
+
+    class Meta:
+        model = ConsentText
+        fields = ("product", "body", "retention_days", "retention_summary")
+
+
 @admin.register(ConsentText)
 class ConsentTextAdmin(admin.ModelAdmin):
     """Published wording is never edited: "add" publishes the next version for a product."""
 
-    list_display = ("product", "version", "published_at", "sha256")
+    form = ConsentTextForm
+
+    list_display = ("product", "version", "retention_days", "published_at", "sha256")
     list_filter = ("product",)
-    fields = ("product", "body")
+    fields = ("product", "body", "retention_days", "retention_summary")
     readonly_fields = ()
+
+    _published_fields = (
+        "product",
+        "version",
+        "body",
+        "retention_days",
+        "retention_summary",
+        "sha256",
+        "published_at",
+    )
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         if obj is not None:
-            return ("product", "version", "body", "sha256", "published_at")
+            return self._published_fields
         return ()
 
     def get_fields(self, request: HttpRequest, obj=None):
         if obj is not None:
-            return ("product", "version", "body", "sha256", "published_at")
-        return ("product", "body")
+            return self._published_fields
+        return ("product", "body", "retention_days", "retention_summary")
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return obj is None and super().has_change_permission(request, obj)
@@ -81,7 +115,12 @@ class ConsentTextAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change) -> None:
-        published = consent_text_publish(product=obj.product, body=obj.body)
+        published = consent_text_publish(
+            product=obj.product,
+            body=obj.body,
+            retention_days=obj.retention_days,
+            retention_summary=obj.retention_summary,
+        )
         obj.pk, obj.version, obj.sha256 = published.pk, published.version, published.sha256
         obj._state.adding = False
 
