@@ -31,7 +31,7 @@ from companies.forms import EmailAuthenticationForm, SignupConfirmForm, SignupFo
 from companies.requests import account_named_in
 from companies.selectors import company_for_user, pending_signup_for_token
 from companies.services import SignupLinkUsed, signup_confirm, signup_request
-from consents.selectors import product_statuses
+from consents.selectors import product_statuses, retention_promises
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +152,8 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def privacy(request: HttpRequest) -> HttpResponse:
-    return render(request, "privacy.html")
+    # The retention periods `manage.py enforce_retention` keeps, from the wording itself.
+    return render(request, "privacy.html", {"retention_texts": retention_promises()})
 
 
 @require_safe

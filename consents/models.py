@@ -328,6 +328,22 @@ class ConsentEvent(AppendOnlyModel):
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.product} at {self.occurred_at:%Y-%m-%d %H:%M}"
 
+    @property
+    def data_held(self) -> list[dict]:
+        """What a withdrawal said would happen to each connection's data already held: kept
+        for other products, deleted now, or deleted at Codat on `delete_after`."""
+        return [
+            {
+                **entry,
+                "delete_after": (
+                    datetime.fromisoformat(entry["delete_after"])
+                    if entry.get("delete_after")
+                    else None
+                ),
+            }
+            for entry in self.details.get("data_held", [])
+        ]
+
 
 class CodatSyncState(models.Model):
     """What Codat's sync settings for a company should be, and whether Codat has them yet.
