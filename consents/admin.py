@@ -11,7 +11,15 @@ from django.utils import timezone
 
 from companies.admin_changelist import DateSafeChangeListMixin
 from companies.selectors import signed_in_user
-from consents.models import CodatSyncState, Consent, ConsentEvent, ConsentText, Product
+from consents.models import (
+    CodatSyncState,
+    Consent,
+    ConsentEvent,
+    ConsentText,
+    DeletionRecord,
+    Product,
+    ScheduledDeletion,
+)
 from consents.services import (
     AlreadyWithdrawn,
     RequestMeta,
@@ -267,3 +275,34 @@ class CodatSyncStateAdmin(ReadOnlyAdmin):
     list_filter = ("pending",)
     search_fields = ("company__name",)
     list_select_related = ("company",)
+
+
+@admin.register(ScheduledDeletion)
+class ScheduledDeletionAdmin(DateSafeChangeListMixin, ReadOnlyAdmin):
+    """Every deletion at Codat that retention calls for, with its date; carried out by
+    `manage.py enforce_retention`, never from here."""
+
+    list_display = (
+        "company",
+        "target",
+        "connection",
+        "delete_after",
+        "done_at",
+        "attempts",
+        "last_error",
+    )
+    list_filter = ("target", ("done_at", admin.EmptyFieldListFilter), "delete_after")
+    search_fields = ("company__name", "connection__platform_name", "reason")
+    list_select_related = ("company", "connection")
+    date_hierarchy = "delete_after"
+
+
+@admin.register(DeletionRecord)
+class DeletionRecordAdmin(DateSafeChangeListMixin, ReadOnlyAdmin):
+    """Evidence of what was deleted at Codat, when and why (append-only)."""
+
+    list_display = ("company", "target", "platform_name", "cause", "deleted_at", "promised_by")
+    list_filter = ("cause", "target", "deleted_at")
+    search_fields = ("company__name", "platform_name", "reason")
+    list_select_related = ("company",)
+    date_hierarchy = "deleted_at"

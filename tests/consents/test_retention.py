@@ -201,3 +201,98 @@ def test_granting_again_before_the_date_keeps_the_data(
 
     assert at_codat(xero)
     assert not ScheduledDeletion.objects.exists()
+
+
+def test_the_withdraw_page_says_when_data_already_held_is_deleted(client, customer):
+    company, xero = customer
+    with time_machine.travel(WITHDRAWN, tick=False):
+        withdraw(client, "lending")
+        page = client.get("/products/business-insights/withdraw/").content.decode()
+
+    assert "Data already held" in page
+    assert "deleted within 30 days of when you stop sharing" in page
+    # Lending's six years, still running from its withdrawal, decide Xero's date.
+    assert "Xero</strong>: deleted at Codat on" in page
+    assert (WITHDRAWN + SIX_YEARS).strftime("%-d %B %Y") in page
+
+
+def test_the_withdraw_page_says_data_another_product_uses_is_kept(client, customer):
+    with time_machine.travel(WITHDRAWN, tick=False):
+        page = client.get("/products/business-insights/withdraw/").content.decode()
+
+    assert "Xero</strong>: kept, because Lending still uses it" in page
+
+
+def test_the_receipt_and_history_record_the_date(
+    client, customer, django_capture_on_commit_callbacks
+):
+    with (
+        time_machine.travel(WITHDRAWN, tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        withdraw(client, "lending")
+        withdraw(client, "business-insights")
+    date = (WITHDRAWN + SIX_YEARS).strftime("%-d %B %Y")
+
+    receipt = [m for m in mail.outbox if "Business insights" in m.subject][-1].body
+    assert f"- Xero: deleted on {date}, as the wording you agreed to says" in receipt
+    history = client.get("/consents/").content.decode()
+    assert "Xero: to be deleted at Codat on" in history
+    assert (WITHDRAWN + SIX_YEARS).strftime("%-d %b %Y") in history
+
+
+def test_disconnect_names_each_product_and_what_it_loses_then_records_the_deletion(
+    client, customer, django_capture_on_commit_callbacks
+):
+    company, xero = customer
+    with time_machine.travel(WITHDRAWN, tick=False):
+        page = client.get(f"/connections/{xero.id}/disconnect/").content.decode()
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(f"/connections/{xero.id}/disconnect/")
+
+    assert "<strong>Business insights dashboard</strong> stops until you connect" in page
+    assert "<strong>Lending</strong> stops" in page and "Invoices" in page
+    assert "as soon as you disconnect: today" in page and WITHDRAWN.strftime("%-d %B %Y") in page
+    assert not at_codat(xero)
+    record = DeletionRecord.objects.get(connection=xero)
+    assert record.cause == DeletionRecord.Cause.CUSTOMER and record.deleted_at == WITHDRAWN
+    assert [m.subject for m in deletion_mails()] == ["Xero: data deleted at Codat"]
+    assert "Xero and its data" in client.get("/consents/").content.decode()
+
+
+def test_the_privacy_page_states_the_periods_the_command_enforces(client, db):
+    from consents.models import ConsentText, Product
+    from consents.services import consent_text_publish
+
+    page = client.get("/privacy/").content.decode()
+    assert "deleted within 30 days of when you stop sharing (30 days)" in page
+    assert "(2192 days)" in page
+
+    lending = Product.objects.get(slug="lending")
+    consent_text_publish(
+        product=lending, body="Shorter.", retention_days=90, retention_summary="kept 90 days"
+    )
+    page = client.get("/privacy/").content.decode()
+    assert "kept 90 days (90 days, wording version 2)" in page
+    assert "(2192 days)" not in page
+    assert ConsentText.objects.filter(product=lending).count() == 2
+
+
+def test_staff_see_every_scheduled_deletion_with_its_date(
+    client, customer, staff_client, django_capture_on_commit_callbacks
+):
+    company, xero = customer
+    with (
+        time_machine.travel(WITHDRAWN, tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        withdraw(client, "lending")
+        withdraw(client, "business-insights")
+
+    page = staff_client.get("/admin/consents/scheduleddeletion/").content.decode()
+
+    assert "Xero for Brightside Bakery" in page
+    assert str((WITHDRAWN + SIX_YEARS).year) in page
+    row = ScheduledDeletion.objects.get()
+    change = staff_client.get(f"/admin/consents/scheduleddeletion/{row.pk}/change/")
+    assert 'name="_save"' not in change.content.decode()
