@@ -190,13 +190,15 @@ def retention_schedule_refresh(*, company: Company) -> list[ScheduledDeletion]:
     Company.objects.select_for_update().get(pk=company.pk)
     company.refresh_from_db(fields=["codat_company_id"])
     open_rows = ScheduledDeletion.objects.open().filter(company=company)
+    codat_id = company.codat_company_id
+    if codat_id is None:
+        open_rows.delete()  # nothing at Codat any more to delete
+        return []
     by_connection = {row.connection_id: row for row in open_rows if row.connection_id}
     wanted: dict = {}
-    if company.codat_company_id is not None:
-        for fate in connection_fates(company):
-            when = fate.delete_after
-            if when is None:
-                continue
+    for fate in connection_fates(company):
+        when = fate.delete_after
+        if when is not None:
             wanted[fate.connection.pk] = (when, fate.reason, [h.as_json() for h in fate.holds])
     for connection_id, row in by_connection.items():
         if connection_id not in wanted:
@@ -208,7 +210,7 @@ def retention_schedule_refresh(*, company: Company) -> list[ScheduledDeletion]:
                 company=company,
                 target=DeletionTarget.CONNECTION,
                 connection_id=connection_id,
-                codat_company_id=company.codat_company_id,
+                codat_company_id=codat_id,
             )
         if row._state.adding or (row.delete_after, row.reason, row.holds) != (when, reason, holds):
             row.delete_after, row.reason, row.holds = when, reason, holds
@@ -222,7 +224,7 @@ def retention_schedule_refresh(*, company: Company) -> list[ScheduledDeletion]:
         ScheduledDeletion.objects.create(
             company=company,
             target=DeletionTarget.COMPANY,
-            codat_company_id=company.codat_company_id,
+            codat_company_id=codat_id,
             delete_after=company_when,
             reason="Nothing is left at Codat for this business: no connection, no consent.",
         )
