@@ -42,15 +42,19 @@ def lay_guards(apps, schema_editor):
     create_triggers(schema_editor.connection)
 
 
+def promise_in(body: str) -> tuple[int, str]:
+    """The retention period a wording states, as days and plain words."""
+    flat = " ".join(body.split())
+    for phrase, days, summary in KNOWN_PROMISES:
+        if phrase in flat:
+            return days, summary
+    return SIX_YEARS_DAYS, KNOWN_PROMISES[1][2]
+
+
 def fill_retention(apps, schema_editor):
     ConsentText = apps.get_model("consents", "ConsentText")
     for text in ConsentText.objects.all():
-        body = " ".join(text.body.split())
-        days, summary = SIX_YEARS_DAYS, KNOWN_PROMISES[1][2]
-        for phrase, promised_days, promised_summary in KNOWN_PROMISES:
-            if phrase in body:
-                days, summary = promised_days, promised_summary
-                break
+        days, summary = promise_in(text.body)
         ConsentText.objects.filter(pk=text.pk).update(
             retention_days=days, retention_summary=summary
         )
