@@ -9,7 +9,7 @@ from codat.errors import CodatError
 from companies.admin_changelist import DateSafeChangeListMixin
 from companies.selectors import signed_in_user
 from connections.models import Connection, DataSync, Integration, LinkAttempt, WebhookEvent
-from connections.services import connection_disconnect
+from consents.services import connection_disconnect_recorded
 
 
 class CodatMirrorAdmin(admin.ModelAdmin):
@@ -91,7 +91,11 @@ class ConnectionAdmin(DateSafeChangeListMixin, CodatMirrorAdmin):
                 )
                 continue
             try:
-                connection_disconnect(connection=connection, actor=signed_in_user(request))
+                connection_disconnect_recorded(
+                    connection=connection,
+                    actor=signed_in_user(request),
+                    reason="Our staff disconnected it, as you asked.",
+                )
             except CodatError as exc:
                 self.message_user(
                     request,

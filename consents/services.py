@@ -808,21 +808,26 @@ def _deletion_record(*, company, connection, codat_company_id, cause, reason, **
     return record
 
 
-def connection_disconnect_recorded(*, connection: Connection, actor: User) -> DeletionRecord:
-    """The customer disconnects: the connection and its data go at Codat now, by their own
-    choice, recorded as evidence and receipted; the schedule forgets the connection."""
+def connection_disconnect_recorded(
+    *, connection: Connection, actor: User, reason: str = "You disconnected it."
+) -> DeletionRecord:
+    """The customer disconnects (or staff, at their request): the connection and its data go
+    at Codat now, by the customer's own choice, recorded as evidence and receipted to the
+    business's members; the schedule forgets the connection."""
     connection_disconnect(connection=connection, actor=actor)
+    company = connection.company
     with transaction.atomic():
         record = _deletion_record(
-            company=connection.company,
+            company=company,
             connection=connection,
-            codat_company_id=connection.company.codat_company_id,
+            codat_company_id=company.codat_company_id,
             cause=DeletionRecord.Cause.CUSTOMER,
-            reason="You disconnected it.",
+            reason=reason,
             actor=actor,
         )
-        retention.retention_schedule_refresh(company=connection.company)
-    transaction.on_commit(lambda: deletion_receipt_send(record=record, recipients=[actor.email]))
+        retention.retention_schedule_refresh(company=company)
+    recipients = member_emails(company)
+    transaction.on_commit(lambda: deletion_receipt_send(record=record, recipients=recipients))
     return record
 
 

@@ -18,10 +18,10 @@ from django.core.management import call_command
 from codat_sandbox import faults
 from codat_sandbox.models import SandboxCompany, SandboxConnection, SandboxDataset
 from connections.models import Connection
-from consents.models import DeletionRecord, ScheduledDeletion
+from consents.models import DeletionRecord, Product, ScheduledDeletion
 from tests.connections.test_journey import finish_at_codat, local, sign_up, start_link
 from tests.consents.steps import grant, withdraw
-from tests.journeys.test_consent_lifecycle import pump_webhooks
+from tests.journeys.test_consent_lifecycle import pump_webhooks, sandbox_settings
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("codat_account_set_up")]
 
@@ -296,3 +296,73 @@ def test_staff_see_every_scheduled_deletion_with_its_date(
     row = ScheduledDeletion.objects.get()
     change = staff_client.get(f"/admin/consents/scheduleddeletion/{row.pk}/change/")
     assert 'name="_save"' not in change.content.decode()
+
+
+def test_unlinked_when_withdrawn_its_data_still_goes_when_the_period_ends(
+    client, customer, enforce, django_capture_on_commit_callbacks
+):
+    company, xero = customer
+    with (
+        time_machine.travel(WITHDRAWN, tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        withdraw(client, "lending")
+        withdraw(client, "business-insights", choice="disconnect")
+    xero.refresh_from_db()
+    assert xero.status == Connection.Status.UNLINKED
+    assert SandboxConnection.objects.get(pk=xero.codat_connection_id).status == "Unlinked"
+    due = WITHDRAWN + SIX_YEARS
+
+    enforce(due - SECOND)
+    assert at_codat(xero)
+
+    enforce(due)
+    assert not at_codat(xero)
+
+
+def test_deleting_when_withdrawing_is_recorded_as_the_customers_choice(
+    client, customer, enforce, django_capture_on_commit_callbacks
+):
+    company, xero = customer
+    with (
+        time_machine.travel(WITHDRAWN, tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        withdraw(client, "lending")
+        withdraw(client, "business-insights", choice="delete")
+
+    assert not at_codat(xero)
+    record = DeletionRecord.objects.get(connection=xero)
+    assert record.cause == DeletionRecord.Cause.CUSTOMER and record.promised_by is None
+    receipt = [m for m in mail.outbox if "Business insights" in m.subject][-1].body
+    assert "- Xero: deleted now, as you chose" in receipt
+    # Nothing left for the business at Codat: the company goes on the next run.
+    enforce(WITHDRAWN + timedelta(hours=1))
+    assert not SandboxCompany.objects.filter(pk=company.codat_company_id).exists()
+    company.refresh_from_db()
+    assert company.codat_company_id is None
+
+
+def test_sharing_again_after_the_company_went_starts_a_fresh_codat_company(
+    client, customer, enforce, django_capture_on_commit_callbacks
+):
+    company, xero = customer
+    old_codat_id = company.codat_company_id
+    with (
+        time_machine.travel(WITHDRAWN, tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        withdraw(client, "lending")
+        withdraw(client, "business-insights", choice="delete")
+    enforce(WITHDRAWN + timedelta(hours=1))
+
+    later = WITHDRAWN + timedelta(hours=2)
+    with time_machine.travel(later, tick=False), django_capture_on_commit_callbacks(execute=True):
+        grant(client, "business-insights")
+        client.get(local(finish_at_codat(client, start_link(client, "mqjo"))))
+
+    company.refresh_from_db()
+    assert company.codat_company_id not in (None, old_codat_id)
+    assert sandbox_settings(company) == set(
+        Product.objects.get(slug="business-insights").all_data_types
+    )
