@@ -734,7 +734,7 @@ def _scheduled_deletion_carry_out(*, row_id, client: CodatClient, now, run: Rete
     # The row stays locked while Codat is asked, so two runs at once delete (and record) once.
     with transaction.atomic():
         row = (
-            ScheduledDeletion.objects.select_for_update()
+            ScheduledDeletion.objects.select_for_update(of=("self",))
             .select_related("company", "connection", "connection__company")
             .filter(pk=row_id, done_at__isnull=True)
             .first()

@@ -14,11 +14,13 @@ import pytest
 import time_machine
 from django.core import mail
 from django.core.management import call_command
+from django.db import DatabaseError, transaction
+from django.db import connection as db_connection
 
 from codat_sandbox import faults
 from codat_sandbox.models import SandboxCompany, SandboxConnection, SandboxDataset
 from connections.models import Connection
-from consents.models import DeletionRecord, Product, ScheduledDeletion
+from consents.models import DeletionRecord, ImmutableRecordError, Product, ScheduledDeletion
 from tests.connections.test_journey import finish_at_codat, local, sign_up, start_link
 from tests.consents.steps import grant, withdraw
 from tests.journeys.test_consent_lifecycle import pump_webhooks, sandbox_settings
@@ -366,3 +368,24 @@ def test_sharing_again_after_the_company_went_starts_a_fresh_codat_company(
     assert sandbox_settings(company) == set(
         Product.objects.get(slug="business-insights").all_data_types
     )
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE consents_deletionrecord SET reason = 'forged'", "DELETE FROM consents_deletionrecord"],
+)
+def test_deletion_records_are_append_only_in_the_database_too(
+    client, customer, statement, django_capture_on_commit_callbacks
+):
+    company, xero = customer
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(f"/connections/{xero.id}/disconnect/")
+    record = DeletionRecord.objects.get()
+
+    with pytest.raises(ImmutableRecordError):
+        DeletionRecord.objects.all().delete()
+    refused = pytest.raises(DatabaseError, match="append-only")
+    with refused, transaction.atomic(), db_connection.cursor() as cursor:
+        cursor.execute(statement)
+
+    assert DeletionRecord.objects.get().reason == record.reason
