@@ -717,9 +717,8 @@ def retention_enforce(*, now=None) -> RetentionRun:
     next run tries again. A second run finds nothing due: safe for cron."""
     now = now or timezone.now()
     run = RetentionRun()
-    companies = Company.objects.filter(
-        Q(codat_company_id__isnull=False) | Q(scheduled_deletions__done_at__isnull=True)
-    ).distinct()
+    # Only a company with a Codat company has anything there to delete.
+    companies = Company.objects.filter(codat_company_id__isnull=False)
     with codat_client() as client:
         for company in companies:
             for target in (DeletionTarget.CONNECTION, DeletionTarget.COMPANY):
