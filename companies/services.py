@@ -21,6 +21,8 @@ from django.db.models import Q, QuerySet
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from codat.client import CodatClient
+from codat.errors import CodatNotFound
 from companies.models import Company, Membership, PendingSignup
 
 logger = logging.getLogger(__name__)
@@ -278,3 +280,17 @@ def company_erase(*, company: Company, now) -> ErasedCompany:
     locked.save(update_fields=["name", "closed_at"])
     company.name, company.closed_at = locked.name, locked.closed_at
     return erased
+
+
+def codat_company_delete(*, company: Company, client: CodatClient) -> None:
+    """DELETE the company at Codat (its connections and all its data go with it) and forget
+    its id, so that sharing again starts a fresh Codat company. A 404 means already gone."""
+    codat_id = company.codat_company_id
+    if codat_id is None:
+        return
+    try:
+        client.delete_company(str(codat_id))
+    except CodatNotFound:
+        logger.info("Codat company %s was already deleted", codat_id)
+    Company.objects.filter(pk=company.pk, codat_company_id=codat_id).update(codat_company_id=None)
+    company.codat_company_id = None

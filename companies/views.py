@@ -44,7 +44,7 @@ from companies.selectors import (
 )
 from companies.services import SignupLinkUsed, signup_confirm, signup_request
 from consents.closing import AlreadyClosed, account_close, account_close_impact, is_owner
-from consents.selectors import product_statuses
+from consents.selectors import product_statuses, retention_promises
 from consents.services import RequestMeta
 
 logger = logging.getLogger(__name__)
@@ -200,7 +200,8 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def privacy(request: HttpRequest) -> HttpResponse:
-    return render(request, "privacy.html")
+    # The retention periods `manage.py enforce_retention` keeps, from the wording itself.
+    return render(request, "privacy.html", {"retention_texts": retention_promises()})
 
 
 @require_safe

@@ -16,7 +16,8 @@ from connections.models import (
     LinkAttempt,
     WebhookEvent,
 )
-from connections.services import codat_company_delete, connection_disconnect
+from connections.services import codat_company_delete
+from consents.services import connection_disconnect_recorded
 
 
 class CodatMirrorAdmin(admin.ModelAdmin):
@@ -98,7 +99,11 @@ class ConnectionAdmin(DateSafeChangeListMixin, CodatMirrorAdmin):
                 )
                 continue
             try:
-                connection_disconnect(connection=connection, actor=signed_in_user(request))
+                connection_disconnect_recorded(
+                    connection=connection,
+                    actor=signed_in_user(request),
+                    reason="Our staff disconnected it, as you asked.",
+                )
             except CodatError as exc:
                 self.message_user(
                     request,

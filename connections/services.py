@@ -568,18 +568,24 @@ def connection_unlink(*, connection: Connection, actor: User) -> None:
     )
 
 
+def connection_delete_at_codat(*, connection: Connection, client: CodatClient) -> None:
+    """DELETE the connection at Codat, with everything Codat fetched through it; our row is
+    the caller's to mark. Codat answering 404 means it is already gone: the same outcome."""
+    try:
+        client.delete_connection(
+            str(connection.company.codat_company_id), str(connection.codat_connection_id)
+        )
+    except CodatNotFound:
+        logger.info("Connection %s was already deleted at Codat", connection.id)
+
+
 def connection_disconnect(*, connection: Connection, actor: User) -> None:
     """Delete the connection at Codat (revokes access; not reversible) and keep our row as
     `Deleted` for the history. Codat answering 404 means it is already gone: same outcome."""
     if connection.is_deleted:
         return
-    try:
-        with get_client() as client:
-            client.delete_connection(
-                str(connection.company.codat_company_id), str(connection.codat_connection_id)
-            )
-    except CodatNotFound:
-        logger.info("Connection %s was already deleted at Codat", connection.id)
+    with get_client() as client:
+        connection_delete_at_codat(connection=connection, client=client)
     connection_mark_deleted(connection)
     logger.info(
         "Connection disconnected connection=%s company=%s by user=%s",

@@ -9,6 +9,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_ratelimit.decorators import ratelimit
@@ -21,7 +22,12 @@ from connections.forms import LinkReturnForm, PickerFilterForm
 from connections.models import Connection, Integration, LinkAttempt
 from consents import services as consent_services
 from consents.notifications import access_notices_send
-from consents.selectors import data_types_read_from, products_using, source_types_still_needed
+from consents.selectors import (
+    data_types_read_from,
+    disconnect_impact,
+    products_using,
+    source_types_still_needed,
+)
 
 logger = logging.getLogger("connections")
 security_log = logging.getLogger("consent_portal.security")
@@ -296,7 +302,9 @@ def connection_disconnect(request: HttpRequest, connection_id) -> HttpResponse:
         return redirect("connections:list")
     if request.method == "POST":
         try:
-            services.connection_disconnect(connection=connection, actor=signed_in_user(request))
+            consent_services.connection_disconnect_recorded(
+                connection=connection, actor=signed_in_user(request)
+            )
         except CodatError as exc:
             return _codat_failure(request, exc, action="disconnecting")
         messages.success(
@@ -305,4 +313,12 @@ def connection_disconnect(request: HttpRequest, connection_id) -> HttpResponse:
             "through Codat.",
         )
         return redirect("connections:list")
-    return render(request, "connections/disconnect.html", {"connection": connection})
+    return render(
+        request,
+        "connections/disconnect.html",
+        {
+            "connection": connection,
+            "losses": disconnect_impact(connection.company, connection),
+            "today": timezone.now(),
+        },
+    )

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import csv
 
+from django import forms
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
 from companies.admin_changelist import DateSafeChangeListMixin
 from companies.selectors import signed_in_user
-from consents.models import CodatSyncState, Consent, ConsentEvent, ConsentText, Product
+from consents.models import (
+    CodatSyncState,
+    Consent,
+    ConsentEvent,
+    ConsentText,
+    DeletionRecord,
+    Product,
+    ScheduledDeletion,
+)
 from consents.services import (
     AlreadyWithdrawn,
     RequestMeta,
@@ -55,24 +64,57 @@ class ProductAdmin(admin.ModelAdmin):
         return False  # consents refer to it; deactivate instead
 
 
+class ConsentTextForm(forms.ModelForm):
+    """The retention period may be left empty: the new version keeps the previous one's."""
+
+    retention_days = forms.IntegerField(
+        min_value=0,
+        required=False,
+        help_text="Days the data read for this product is kept after its use ends, then "
+        "deleted at Codat. Empty: as the previous version.",
+    )
+    retention_summary = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text='The same promise in plain words, e.g. "deleted within 30 days of when you '
+        'stop sharing". Empty: as the previous version.',
+    )
+
+    class Meta:
+        model = ConsentText
+        fields = ("product", "body", "retention_days", "retention_summary")
+
+
 @admin.register(ConsentText)
 class ConsentTextAdmin(admin.ModelAdmin):
     """Published wording is never edited: "add" publishes the next version for a product."""
 
-    list_display = ("product", "version", "published_at", "sha256")
+    form = ConsentTextForm
+
+    list_display = ("product", "version", "retention_days", "published_at", "sha256")
     list_filter = ("product",)
-    fields = ("product", "body")
+    fields = ("product", "body", "retention_days", "retention_summary")
     readonly_fields = ()
+
+    _published_fields = (
+        "product",
+        "version",
+        "body",
+        "retention_days",
+        "retention_summary",
+        "sha256",
+        "published_at",
+    )
 
     def get_readonly_fields(self, request: HttpRequest, obj=None):
         if obj is not None:
-            return ("product", "version", "body", "sha256", "published_at")
+            return self._published_fields
         return ()
 
     def get_fields(self, request: HttpRequest, obj=None):
         if obj is not None:
-            return ("product", "version", "body", "sha256", "published_at")
-        return ("product", "body")
+            return self._published_fields
+        return ("product", "body", "retention_days", "retention_summary")
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return obj is None and super().has_change_permission(request, obj)
@@ -81,7 +123,12 @@ class ConsentTextAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change) -> None:
-        published = consent_text_publish(product=obj.product, body=obj.body)
+        published = consent_text_publish(
+            product=obj.product,
+            body=obj.body,
+            retention_days=obj.retention_days,
+            retention_summary=obj.retention_summary,
+        )
         obj.pk, obj.version, obj.sha256 = published.pk, published.version, published.sha256
         obj._state.adding = False
 
@@ -228,3 +275,34 @@ class CodatSyncStateAdmin(ReadOnlyAdmin):
     list_filter = ("pending",)
     search_fields = ("company__name",)
     list_select_related = ("company",)
+
+
+@admin.register(ScheduledDeletion)
+class ScheduledDeletionAdmin(DateSafeChangeListMixin, ReadOnlyAdmin):
+    """Every deletion at Codat that retention calls for, with its date; carried out by
+    `manage.py enforce_retention`, never from here."""
+
+    list_display = (
+        "company",
+        "target",
+        "connection",
+        "delete_after",
+        "done_at",
+        "attempts",
+        "last_error",
+    )
+    list_filter = ("target", ("done_at", admin.EmptyFieldListFilter), "delete_after")
+    search_fields = ("company__name", "connection__platform_name", "reason")
+    list_select_related = ("company", "connection")
+    date_hierarchy = "delete_after"
+
+
+@admin.register(DeletionRecord)
+class DeletionRecordAdmin(DateSafeChangeListMixin, ReadOnlyAdmin):
+    """Evidence of what was deleted at Codat, when and why (append-only)."""
+
+    list_display = ("company", "target", "platform_name", "cause", "deleted_at", "promised_by")
+    list_filter = ("cause", "target", "deleted_at")
+    search_fields = ("company__name", "platform_name", "reason")
+    list_select_related = ("company",)
+    date_hierarchy = "deleted_at"

@@ -26,7 +26,11 @@ from consents.models import EVIDENCE_KEPT_FOR
 # Every SQL string below is assembled from constants of this module (table names, the period in
 # whole days) and never from input; values (the SQLite cutoff) go as parameters.
 
-PROTECTED_TABLES = ("consents_consentevent", "consents_consenttext")
+PROTECTED_TABLES = (
+    "consents_consentevent",
+    "consents_consenttext",
+    "consents_deletionrecord",
+)
 EVIDENCE_TABLE = "consents_consentevent"
 PURGE_FLAG = "consents.evidence_purge"
 
@@ -92,6 +96,13 @@ $$;
 _SQLITE_OPEN_PURGE = "SELECT cutoff FROM consents_evidencepurge WHERE finished_at IS NULL"
 
 
+def _existing(connection) -> list[str]:
+    """The protected tables already created: an early migration guards the tables it knows,
+    and the migration that adds a table guards it in turn."""
+    present = set(connection.introspection.table_names())
+    return [table for table in PROTECTED_TABLES if table in present]
+
+
 def create_triggers(connection) -> None:
     """Install (or reinstall, as the design now is) every guard on the evidence tables."""
     drop_triggers(connection)
@@ -101,7 +112,7 @@ def create_triggers(connection) -> None:
             cursor.execute(_POSTGRES_FUNCTION)
             cursor.execute(_postgres_guard_function())
             cursor.execute(_postgres_purge_function())
-            for table in PROTECTED_TABLES:
+            for table in _existing(connection):
                 guard = (
                     "consents_evidence_guard" if table == EVIDENCE_TABLE else "consents_append_only"
                 )
@@ -110,7 +121,7 @@ def create_triggers(connection) -> None:
                     f"FOR EACH ROW EXECUTE FUNCTION {guard}()"
                 )
         elif connection.vendor == "sqlite":
-            for table in PROTECTED_TABLES:
+            for table in _existing(connection):
                 for operation in ("UPDATE", "DELETE"):
                     when = ""
                     if table == EVIDENCE_TABLE and operation == "DELETE":
@@ -130,7 +141,7 @@ def drop_triggers(connection) -> None:
     """For reinstalling them, and for tearing down a test database: a flush deletes every row."""
     drop_truncate_guard(connection)
     with connection.cursor() as cursor:
-        for table in PROTECTED_TABLES:
+        for table in _existing(connection):
             if connection.vendor == "postgresql":
                 cursor.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
             elif connection.vendor == "sqlite":
@@ -144,7 +155,7 @@ def create_truncate_guard(connection) -> None:
         return
     with connection.cursor() as cursor:
         cursor.execute(_POSTGRES_FUNCTION)
-        for table in PROTECTED_TABLES:
+        for table in _existing(connection):
             cursor.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
             cursor.execute(
                 f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
@@ -157,7 +168,7 @@ def drop_truncate_guard(connection) -> None:
     if connection.vendor != "postgresql":
         return
     with connection.cursor() as cursor:
-        for table in PROTECTED_TABLES:
+        for table in _existing(connection):
             cursor.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
 
 

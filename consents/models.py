@@ -133,6 +133,16 @@ class ConsentText(AppendOnlyModel):
     body = models.TextField()
     sha256 = models.CharField(max_length=64, editable=False)
     published_at = models.DateTimeField(default=timezone.now)
+    # What the wording promises about data already read once the product stops using it
+    # (consent ended, or the connection it came through disconnected): kept this many days,
+    # then deleted at Codat by `manage.py enforce_retention` (docs/promises.md P1).
+    retention_days = models.PositiveIntegerField(
+        help_text="Days the data read for this product is kept after its use ends, then deleted."
+    )
+    retention_summary = models.CharField(
+        max_length=200,
+        help_text='The same promise in plain words, as the wording puts it, e.g. "for 30 days".',
+    )
 
     objects = AppendOnlyQuerySet.as_manager()
 
@@ -144,6 +154,10 @@ class ConsentText(AppendOnlyModel):
 
     def __str__(self) -> str:
         return f"{self.product} v{self.version}"
+
+    @property
+    def retention(self) -> timedelta:
+        return timedelta(days=self.retention_days)
 
 
 class ConsentQuerySet(models.QuerySet):
@@ -320,6 +334,22 @@ class ConsentEvent(AppendOnlyModel):
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.product} at {self.occurred_at:%Y-%m-%d %H:%M}"
 
+    @property
+    def data_held(self) -> list[dict]:
+        """What a withdrawal said would happen to each connection's data already held: kept
+        for other products, deleted now, or deleted at Codat on `delete_after`."""
+        return [
+            {
+                **entry,
+                "delete_after": (
+                    datetime.fromisoformat(entry["delete_after"])
+                    if entry.get("delete_after")
+                    else None
+                ),
+            }
+            for entry in self.details.get("data_held", [])
+        ]
+
 
 class CodatSyncState(models.Model):
     """What Codat's sync settings for a company should be, and whether Codat has them yet.
@@ -402,3 +432,106 @@ class EvidencePurge(models.Model):
 
     def __str__(self) -> str:
         return f"Evidence purge at {self.started_at:%Y-%m-%d %H:%M}: {self.events_deleted} events"
+
+
+class DeletionTarget(models.TextChoices):
+    CONNECTION = "connection", "A connection and its data"
+    COMPANY = "company", "The company at Codat"
+
+
+class ScheduledDeletionQuerySet(models.QuerySet):
+    def open(self) -> ScheduledDeletionQuerySet:
+        return self.filter(done_at__isnull=True)
+
+    def due(self, now: datetime) -> ScheduledDeletionQuerySet:
+        return self.open().filter(delete_after__lte=now)
+
+
+class ScheduledDeletion(models.Model):
+    """A deletion at Codat that a retention promise calls for, and whether it is done.
+
+    Derived, not decided: `consents.retention.retention_schedule_refresh` rewrites a company's
+    open rows from its consents, wording and connections, so a re-grant or a reconnect takes
+    a row away again. `manage.py enforce_retention` carries out the due ones and keeps a
+    failed one open, with its error, for the next run. The evidence is DeletionRecord.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    company = models.ForeignKey(
+        Company, on_delete=models.PROTECT, related_name="scheduled_deletions"
+    )
+    target = models.CharField(max_length=10, choices=DeletionTarget.choices)
+    connection = models.ForeignKey(
+        Connection, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    codat_company_id = models.UUIDField()
+    delete_after = models.DateTimeField(db_index=True)
+    reason = models.TextField()
+    # The promises that set the date: one entry per product (see retention.Hold.as_json).
+    holds = models.JSONField(default=list, blank=True)
+    scheduled_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    done_at = models.DateTimeField(null=True, blank=True)
+    # When the members were told it was done; claimed once (consents.notifications).
+    notified_at = models.DateTimeField(null=True, blank=True)
+
+    objects = CompanyScopedManager.from_queryset(ScheduledDeletionQuerySet)()
+
+    class Meta:
+        ordering = ["delete_after"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection"],
+                condition=models.Q(done_at__isnull=True, connection__isnull=False),
+                name="scheduleddeletion_open_per_connection",
+            ),
+            models.UniqueConstraint(
+                fields=["codat_company_id"],
+                condition=models.Q(done_at__isnull=True, target="company"),
+                name="scheduleddeletion_open_per_codat_company",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        what = self.connection.platform_name if self.connection else "Codat company"
+        return f"{what} for {self.company}, after {self.delete_after:%Y-%m-%d %H:%M}"
+
+
+class DeletionRecord(AppendOnlyModel):
+    """Evidence that data was deleted at Codat: what, when, and why (append-only, like
+    ConsentEvent)."""
+
+    class Cause(models.TextChoices):
+        RETENTION = "retention", "Retention period ended"
+        CUSTOMER = "customer", "The customer's own choice"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="+")
+    target = models.CharField(max_length=10, choices=DeletionTarget.choices)
+    connection = models.ForeignKey(
+        Connection, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    codat_company_id = models.UUIDField()
+    codat_connection_id = models.UUIDField(null=True, blank=True)
+    platform_name = models.CharField(max_length=100, blank=True)
+    cause = models.CharField(max_length=10, choices=Cause.choices)
+    deleted_at = models.DateTimeField(default=timezone.now, db_index=True)
+    promised_by = models.DateTimeField(
+        null=True, blank=True, help_text="The date the promises set; empty for the customer's own."
+    )
+    reason = models.TextField()
+    holds = models.JSONField(default=list, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+
+    objects = CompanyScopedManager.from_queryset(AppendOnlyQuerySet)()
+
+    class Meta:
+        ordering = ["deleted_at"]
+
+    def __str__(self) -> str:
+        what = self.platform_name or "Codat company"
+        return f"{what} deleted at Codat {self.deleted_at:%Y-%m-%d %H:%M}"

@@ -31,7 +31,9 @@ from django.utils import timezone
 from companies.models import Company
 from companies.selectors import member_emails
 from connections.models import Connection
+from consents.models import ScheduledDeletion
 from consents.selectors import expired_connections_with_products
+from consents.services import deletion_mail_send
 
 logger = logging.getLogger("consents.notifications")
 
@@ -118,4 +120,27 @@ def _access_restored(connection_id: UUID) -> None:
         f"{connection.platform_name} is connected again",
         "connections/email/access_restored.txt",
         {},
+    )
+
+
+def deletion_notices_send() -> int:
+    """Tell each business about every scheduled deletion done at Codat and not yet announced:
+    each claimed by one conditional UPDATE, so it is told once. Returns how many."""
+    due = ScheduledDeletion.objects.filter(done_at__isnull=False, notified_at__isnull=True)
+    claimed = 0
+    for row_id in list(due.values_list("pk", flat=True)):
+        if due.filter(pk=row_id).update(notified_at=timezone.now()):
+            claimed += 1
+            transaction.on_commit(partial(_deletion_done, row_id))
+    return claimed
+
+
+def _deletion_done(row_id: UUID) -> None:
+    row = ScheduledDeletion.objects.select_related("company", "connection").get(pk=row_id)
+    deletion_mail_send(
+        what=row.connection.platform_name if row.connection else "",
+        deleted_at=row.done_at,
+        reason=row.reason,
+        by_customer=False,
+        recipients=member_emails(row.company),
     )

@@ -11,7 +11,7 @@ from codat.types import source_type_of
 from companies.models import Company
 from connections.models import Connection
 from consents.data_types import DataType, describe
-from consents.models import Consent, ConsentEvent, ConsentText, Product
+from consents.models import Consent, ConsentEvent, ConsentText, DeletionRecord, Product
 
 
 def allowed_data_types(company: Company) -> frozenset[str]:
@@ -76,6 +76,13 @@ def expired_connections_with_products(company: Company) -> list[ExpiredConnectio
         )
         for connection in expired
     ]
+
+
+def retention_promises() -> list[ConsentText]:
+    """Each active product's current wording, whose retention period is what customers agree
+    to now (the privacy page's retention section)."""
+    texts = [current_text(product) for product in Product.objects.active()]
+    return [text for text in texts if text is not None]
 
 
 def current_text(product: Product) -> ConsentText | None:
@@ -202,6 +209,10 @@ def withdraw_impact(company: Company, product: Product) -> WithdrawImpact:
     return WithdrawImpact(stop_reading=stop, keep_reading=keep, orphaned_connections=orphaned)
 
 
+def deletion_history(company: Company):
+    return DeletionRecord.objects.filter(company=company).order_by("deleted_at")
+
+
 def consent_history(company: Company):
     return (
         ConsentEvent.objects.filter(company=company)
@@ -221,3 +232,35 @@ def banking_consents_needing_reconfirmation(company: Company, *, within=None) ->
         .select_related("product")
         if c.banking_expires_at is not None and c.banking_expires_at <= horizon
     ]
+
+
+@dataclass(frozen=True)
+class DisconnectLoss:
+    """What one live product loses when a connection goes: all of it (`stops`), or the data
+    that came from that connection while it carries on with the rest."""
+
+    product: Product
+    stops: bool
+    loses: list[DataType]
+
+
+def disconnect_impact(company: Company, connection: Connection) -> list[DisconnectLoss]:
+    """Each product an active consent lets read from this connection, and what it loses."""
+    others_linked = set(
+        Connection.objects.for_company(company)
+        .filter(status=Connection.Status.LINKED)
+        .exclude(pk=connection.pk)
+        .values_list("source_type", flat=True)
+    )
+    losses = []
+    for consent in Consent.objects.for_company(company).active().select_related("product"):
+        types = [t for t in consent.data_types if source_type_of(t) == connection.source_type]
+        if not types:
+            continue
+        product = consent.product
+        stops = (
+            connection.source_type in product.required_source_types
+            and connection.source_type not in others_linked
+        )
+        losses.append(DisconnectLoss(product=product, stops=stops, loses=describe(types)))
+    return losses

@@ -31,15 +31,18 @@ from companies.codat_client import get_client
 from companies.models import Company
 from companies.requests import client_ip
 from companies.selectors import member_emails
+from companies.services import codat_company_delete
 from connections.models import Connection, Integration
 from connections.services import (
     LinkStart,
     codat_company_ensure,
+    connection_delete_at_codat,
     connection_disconnect,
+    connection_mark_deleted,
     connection_start,
     connection_unlink,
 )
-from consents import selectors
+from consents import retention, selectors
 from consents.data_types import describe
 from consents.db import expired_evidence_delete
 from consents.models import (
@@ -50,8 +53,11 @@ from consents.models import (
     ConsentEvent,
     ConsentReminder,
     ConsentText,
+    DeletionRecord,
+    DeletionTarget,
     EvidencePurge,
     Product,
+    ScheduledDeletion,
 )
 
 logger = logging.getLogger("consents")
@@ -107,12 +113,38 @@ def text_hash(body: str) -> str:
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+class RetentionMissing(ValueError):
+    """A product's first wording must say how long its data is kept."""
+
+
 @transaction.atomic
-def consent_text_publish(*, product: Product, body: str) -> ConsentText:
-    """A new version of a product's wording. Published versions are never edited (C3)."""
+def consent_text_publish(
+    *,
+    product: Product,
+    body: str,
+    retention_days: int | None = None,
+    retention_summary: str = "",
+) -> ConsentText:
+    """A new version of a product's wording. Published versions are never edited (C3).
+
+    Without a retention period the new version keeps the one the previous version promised;
+    a product's first version must state its own."""
     latest = ConsentText.objects.select_for_update().filter(product=product).order_by("-version")
-    version = (latest.values_list("version", flat=True).first() or 0) + 1
-    text = ConsentText(product=product, version=version, body=body, sha256=text_hash(body))
+    previous = latest.first()
+    if retention_days is None:
+        if previous is None:
+            raise RetentionMissing(product.slug)
+        retention_days = previous.retention_days
+        retention_summary = retention_summary or previous.retention_summary
+    version = (previous.version if previous else 0) + 1
+    text = ConsentText(
+        product=product,
+        version=version,
+        body=body,
+        sha256=text_hash(body),
+        retention_days=retention_days,
+        retention_summary=retention_summary,
+    )
     text.full_clean()
     text.save()
     return text
@@ -228,6 +260,7 @@ def consent_grant(
         consent=consent, action=ConsentEvent.Action.GRANT, actor=actor, meta=meta, text=latest
     )
     codat_sync_settings_changed(company=company)
+    retention.retention_schedule_refresh(company=company)
     transaction.on_commit(lambda: send_receipt(event=event))
     return consent, event
 
@@ -270,6 +303,21 @@ def consent_withdraw(
         consent.withdrawn_at = timezone.now()
         consent.withdrawn_by = actor
         consent.save()
+        deleting_now = {c.pk for c in targets} if choice == WITHDRAW_AND_DELETE else set()
+        data_held = [
+            {
+                "connection": str(fate.connection.pk),
+                "platform": fate.connection.platform_name,
+                "kept_for": [product.name for product in fate.used_by],
+                "deleted_now": fate.connection.pk in deleting_now,
+                "delete_after": (
+                    None
+                    if fate.connection.pk in deleting_now or fate.delete_after is None
+                    else fate.delete_after.isoformat()
+                ),
+            }
+            for fate in retention.data_held_for(consent)
+        ]
         event = _record(
             consent=consent,
             action=ConsentEvent.Action.STAFF if on_behalf else ConsentEvent.Action.WITHDRAW,
@@ -281,9 +329,11 @@ def consent_withdraw(
                 "choice": choice,
                 "stopped_data_types": [t.key for t in impact.stop_reading],
                 "connections": [str(c.id) for c in targets],
+                "data_held": data_held,
             },
         )
         codat_sync_settings_changed(company=consent.company)
+        retention.retention_schedule_refresh(company=consent.company)
         if receipt:
             transaction.on_commit(lambda: send_receipt(event=event))
 
@@ -292,6 +342,7 @@ def consent_withdraw(
         _disconnect_after_withdrawal(
             result, targets, actor=actor, delete=choice == WITHDRAW_AND_DELETE
         )
+        retention.retention_schedule_refresh(company=consent.company)
     return result
 
 
@@ -302,6 +353,15 @@ def _disconnect_after_withdrawal(
         try:
             if delete:
                 connection_disconnect(connection=connection, actor=actor)
+                _deletion_record(
+                    company=connection.company,
+                    connection=connection,
+                    codat_company_id=connection.company.codat_company_id,
+                    cause=DeletionRecord.Cause.CUSTOMER,
+                    reason=f"You chose to delete it when withdrawing from "
+                    f"{result.consent.product.name}.",
+                    actor=actor,
+                )
             elif connection.status == Connection.Status.LINKED:
                 connection_unlink(connection=connection, actor=actor)
             else:
@@ -679,3 +739,170 @@ class BankingNotice:
             )
         except Exception:
             logger.exception("Could not send the banking notice for consent %s", self.consent.pk)
+
+
+# --- retention: deleting at Codat what the wording says we no longer keep ---------------------
+
+
+@dataclass
+class RetentionRun:
+    deleted: list[DeletionRecord] = field(default_factory=list)
+    failed: list[ScheduledDeletion] = field(default_factory=list)
+
+
+def retention_enforce(*, now=None) -> RetentionRun:
+    """Carry out every scheduled deletion whose date has come (docs/promises.md P1).
+
+    Each company's schedule is worked out afresh first, so a consent granted again or a
+    connection linked again since is never deleted. A deletion is recorded in the same
+    transaction that marks it done; if Codat fails, the row stays open with its error and the
+    next run tries again. A second run finds nothing due: safe for cron."""
+    now = now or timezone.now()
+    run = RetentionRun()
+    # Only a company with a Codat company has anything there to delete.
+    companies = Company.objects.filter(codat_company_id__isnull=False)
+    with codat_client() as client:
+        for company in companies:
+            for target in (DeletionTarget.CONNECTION, DeletionTarget.COMPANY):
+                retention.retention_schedule_refresh(company=company)
+                due = ScheduledDeletion.objects.due(now).filter(company=company, target=target)
+                for row_id in list(due.values_list("pk", flat=True)):
+                    _scheduled_deletion_carry_out(row_id=row_id, client=client, now=now, run=run)
+    return run
+
+
+def _scheduled_deletion_carry_out(*, row_id, client: CodatClient, now, run: RetentionRun) -> None:
+    # The row stays locked while Codat is asked, so two runs at once delete (and record) once.
+    with transaction.atomic():
+        row = (
+            ScheduledDeletion.objects.select_for_update(of=("self",))
+            .select_related("company", "connection", "connection__company")
+            .filter(pk=row_id, done_at__isnull=True)
+            .first()
+        )
+        if row is None:
+            return
+        try:
+            if row.target == DeletionTarget.CONNECTION:
+                assert row.connection is not None
+                connection_delete_at_codat(connection=row.connection, client=client)
+                connection_mark_deleted(row.connection)
+            else:
+                left = client.list_all_connections(str(row.codat_company_id))
+                if left:
+                    raise CodatRejected(f"Codat still holds {len(left)} connection(s)")
+                codat_company_delete(company=row.company, client=client)
+                # A later Codat company starts from nothing: its settings are sent afresh.
+                CodatSyncState.objects.filter(company=row.company).update(
+                    pending=True, applied_data_types=[], next_attempt_at=None
+                )
+        except CodatError as exc:
+            row.attempts += 1
+            row.last_error = f"{type(exc).__name__}: {exc}"[:1000]
+            row.last_attempt_at = now
+            row.save(update_fields=["attempts", "last_error", "last_attempt_at"])
+            logger.warning(
+                "Scheduled deletion %s not done (attempt %s): %s", row.pk, row.attempts, exc
+            )
+            run.failed.append(row)
+            return
+        row.done_at = now
+        row.last_attempt_at = now
+        row.attempts += 1
+        row.last_error = ""
+        row.save(update_fields=["done_at", "last_attempt_at", "attempts", "last_error"])
+        run.deleted.append(
+            _deletion_record(
+                company=row.company,
+                connection=row.connection,
+                codat_company_id=row.codat_company_id,
+                cause=DeletionRecord.Cause.RETENTION,
+                promised_by=row.delete_after,
+                reason=row.reason,
+                holds=row.holds,
+            )
+        )
+
+
+def _deletion_record(*, company, connection, codat_company_id, cause, reason, **extra):
+    record = DeletionRecord(
+        company=company,
+        target=DeletionTarget.CONNECTION if connection else DeletionTarget.COMPANY,
+        connection=connection,
+        codat_company_id=codat_company_id,
+        codat_connection_id=connection.codat_connection_id if connection else None,
+        platform_name=connection.platform_name if connection else "",
+        cause=cause,
+        deleted_at=timezone.now(),
+        reason=reason,
+        **extra,
+    )
+    record.full_clean()
+    record.save()
+    audit_log.info(
+        "Deleted at Codat: company=%s connection=%s cause=%s record=%s",
+        company.pk,
+        getattr(connection, "pk", None),
+        cause,
+        record.pk,
+    )
+    return record
+
+
+def connection_disconnect_recorded(
+    *, connection: Connection, actor: User, reason: str = "You disconnected it."
+) -> DeletionRecord:
+    """The customer disconnects (or staff, at their request): the connection and its data go
+    at Codat now, by the customer's own choice, recorded as evidence and receipted to the
+    business's members; the schedule forgets the connection."""
+    connection_disconnect(connection=connection, actor=actor)
+    company = connection.company
+    with transaction.atomic():
+        record = _deletion_record(
+            company=company,
+            connection=connection,
+            codat_company_id=company.codat_company_id,
+            cause=DeletionRecord.Cause.CUSTOMER,
+            reason=reason,
+            actor=actor,
+        )
+        retention.retention_schedule_refresh(company=company)
+    recipients = member_emails(company)
+    transaction.on_commit(lambda: deletion_receipt_send(record=record, recipients=recipients))
+    return record
+
+
+def deletion_receipt_send(*, record: DeletionRecord, recipients: list[str]) -> None:
+    """Tell the customer what was deleted at Codat, when and why. Best effort: the record is
+    the proof."""
+    deletion_mail_send(
+        what=record.platform_name,
+        deleted_at=record.deleted_at,
+        reason=record.reason,
+        by_customer=record.cause == DeletionRecord.Cause.CUSTOMER,
+        recipients=recipients,
+    )
+
+
+def deletion_mail_send(
+    *, what: str, deleted_at, reason: str, by_customer: bool, recipients: list[str]
+) -> None:
+    recipients = [r for r in recipients if r]
+    if not recipients:
+        return
+    context = {
+        "what": what,
+        "deleted_at": deleted_at,
+        "reason": reason,
+        "by_customer": by_customer,
+        "site_url": settings.SITE_URL,
+    }
+    try:
+        send_mail(
+            f"{what or 'Your business'}: data deleted at Codat",
+            render_to_string("consents/email/data_deleted.txt", context),
+            None,
+            recipients,
+        )
+    except Exception:
+        logger.exception("Could not send the deletion notice about %s", what or "a company")

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from companies.selectors import current_company, signed_in_user
-from consents import selectors, services
+from consents import retention, selectors, services
 from consents.closing import is_owner
 from consents.data_types import describe
 from consents.forms import GrantForm, WithdrawForm
@@ -172,7 +172,13 @@ def consent_withdraw(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "consents/withdraw.html",
-        {"product": product, "impact": impact, "form": form},
+        {
+            "product": product,
+            "impact": impact,
+            "form": form,
+            "consent": consent,
+            "data_held": retention.data_held_for(consent),
+        },
         status=400 if form.is_bound else 200,
     )
 
@@ -220,6 +226,7 @@ def my_consents(request: HttpRequest) -> HttpResponse:
             "statuses": selectors.product_statuses(company),
             "events": selectors.consent_history(company),
             "is_owner": is_owner(company=company, user=signed_in_user(request)),
+            "deletions": selectors.deletion_history(company),
         },
     )
 

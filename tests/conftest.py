@@ -6,6 +6,7 @@ Personas: `owner` (signed up, owns Acme Ltd), `colleague` (a member of Acme Ltd)
 
 from __future__ import annotations
 
+import hashlib
 import json
 from importlib import import_module
 
@@ -22,7 +23,7 @@ from connections import services as connection_services
 from connections.models import Integration
 from consents import services as consent_services
 from consents.db import create_triggers, drop_triggers, drop_truncate_guard
-from consents.models import Product
+from consents.models import ConsentText, Product
 from tests.fakes import CODAT
 from tests.personas import PASSWORD, make_member
 
@@ -97,11 +98,24 @@ def _no_webhook_drain_remembered():
 
 
 def _put_back_what_migrations_made(*, using: str, **kwargs) -> None:
-    from django.apps import apps
     from django.db import connections
 
     if not Product.objects.using(using).exists():
-        import_module("consents.migrations.0003_products").create_products(apps, None)
+        # As 0003 made them, with the retention 0006 read from their wording.
+        products = import_module("consents.migrations.0003_products")
+        promise_in = import_module("consents.migrations.0007_retention").promise_in
+        for spec in products.PRODUCTS:
+            spec = dict(spec)
+            body = spec.pop("text")
+            days, summary = promise_in(body)
+            ConsentText.objects.using(using).create(
+                product=Product.objects.using(using).create(**spec),
+                version=1,
+                body=body,
+                sha256=hashlib.sha256(body.encode()).hexdigest(),
+                retention_days=days,
+                retention_summary=summary,
+            )
     create_triggers(connections[using])
 
 

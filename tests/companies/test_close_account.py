@@ -25,9 +25,9 @@ from companies.services import erased_users_for_email
 from connections.models import CodatCompanyDeletion, Connection
 from connections.services import codat_company_ensure
 from consents.models import EVIDENCE_KEPT_FOR, CodatSyncState, Consent, ConsentEvent
-from tests.personas import PASSWORD, make_member
 from tests.consents.steps import granted
 from tests.fakes import link_bank, link_xero
+from tests.personas import PASSWORD, make_member
 
 pytestmark = pytest.mark.django_db
 

@@ -114,7 +114,9 @@ def lending_text() -> ConsentText:
         slug="lending",
         defaults={"name": "Lending", "purpose": "Credit.", "data_types": ["invoices"]},
     )
-    return current_text(lending) or consent_text_publish(product=lending, body="Lending.")
+    return current_text(lending) or consent_text_publish(
+        product=lending, body="Lending.", retention_days=2192, retention_summary="six years"
+    )
 
 
 @pytest.fixture

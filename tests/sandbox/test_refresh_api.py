@@ -536,3 +536,38 @@ def test_a_pull_operation_of_another_company_is_404(api, bakery, xero):
 
     assert api.get(f"/companies/{other.id}/data/history/{dataset.id}").status_code == 404
     assert api.get(f"/companies/{bakery.id}/data/history/nope").status_code == 404
+
+
+# --- deletion takes the data with it -------------------------------------------------------------
+
+
+def test_deleting_a_company_takes_its_pull_history_and_data_status(api, bakery, xero, clock):
+    clock.shift(LATER)
+    history = api.get(f"/companies/{bakery.id}/data/history").json()["results"]
+    assert history and SandboxDataset.objects.filter(company=bakery).exists()
+    one = history[0]["id"]
+
+    assert api.delete(f"/companies/{bakery.id}").status_code == 204
+
+    assert api.get(f"/companies/{bakery.id}").status_code == 404
+    assert api.get(f"/companies/{bakery.id}/data/history").status_code == 404
+    assert api.get(f"/companies/{bakery.id}/data/history/{one}").status_code == 404
+    assert api.get(f"/companies/{bakery.id}/dataStatus").status_code == 404
+    assert not SandboxDataset.objects.exists()
+
+
+def test_deleting_a_connection_takes_its_data_and_leaves_the_others(api, bakery, xero, clock):
+    bank = connect(bakery, "qhnd", linked=True)
+    clock.shift(LATER)
+    ours = api.get(f"/companies/{bakery.id}/data/history").json()["results"]
+    gone = [op["id"] for op in ours if op["connectionId"] == str(xero.id)]
+    assert gone and any(op["connectionId"] == str(bank.id) for op in ours)
+
+    api.delete(f"/companies/{bakery.id}/connections/{xero.id}")
+
+    left = api.get(f"/companies/{bakery.id}/data/history").json()["results"]
+    assert left and {op["connectionId"] for op in left} == {str(bank.id)}
+    assert api.get(f"/companies/{bakery.id}/data/history/{gone[0]}").status_code == 404
+    assert not SandboxDataset.objects.filter(connection_id=xero.id).exists()
+    status = api.get(f"/companies/{bakery.id}/dataStatus").json()
+    assert "invoices" not in status  # only the bank's types remain
