@@ -83,6 +83,16 @@ CARD_ROOM = """(minimum) => [...document.querySelectorAll("main .card")]
   .map(([card, next]) => (card.id || card.className) + " → " + next.tagName.toLowerCase())"""
 
 
+# Content that sticks out of its card (a long badge on a phone, say): the page may not scroll,
+# but the card no longer holds what it says.
+OUT_OF_CARD = """() => [...document.querySelectorAll("main .card")].flatMap((card) => {
+  const edge = card.getBoundingClientRect().right;
+  return [...card.querySelectorAll("*")]
+    .filter((el) => el.getBoundingClientRect().width > 1 && el.getBoundingClientRect().right > edge + 1)
+    .map((el) => el.tagName.toLowerCase() + (el.className ? "." + el.className : ""));
+})"""
+
+
 class Sweep:
     """Checks each page it is shown, and collects every finding, so that one run lists all."""
 
@@ -109,6 +119,9 @@ class Sweep:
         crowded = page.evaluate(CARD_ROOM, 16)
         if crowded:
             self.findings.append(f"{name} ({page.url}): no room below a card: {crowded}")
+        sticking_out = page.evaluate(OUT_OF_CARD)
+        if sticking_out:
+            self.findings.append(f"{name} ({page.url}): sticks out of its card: {sticking_out}")
         if reflow:
             width = page.evaluate(PAGE_OVERFLOW)
             if width["scroll"] > width["client"]:
