@@ -88,7 +88,10 @@ CARD_ROOM = """(minimum) => [...document.querySelectorAll("main .card")]
 OUT_OF_CARD = """() => [...document.querySelectorAll("main .card")].flatMap((card) => {
   const edge = card.getBoundingClientRect().right;
   return [...card.querySelectorAll("*")]
-    .filter((el) => el.getBoundingClientRect().width > 1 && el.getBoundingClientRect().right > edge + 1)
+    .filter((el) => {
+      const box = el.getBoundingClientRect();
+      return box.width > 1 && box.right > edge + 1;
+    })
     .map((el) => el.tagName.toLowerCase() + (el.className ? "." + el.className : ""));
 })"""
 
