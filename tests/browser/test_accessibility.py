@@ -204,6 +204,13 @@ def test_every_customer_page_passes_axe_and_reflows_at_320_px(
         assert response and response.status == status
         expect(page.get_by_role("heading", level=1)).to_have_text(heading)
         sweep.check(f"{heading} ({status})")
+    # A wrong password: the summary, not the (autofocused) email field, has the focus.
+    page.goto("/accounts/login/")
+    page.get_by_label("Email").fill(owner.email)
+    page.get_by_label("Password").fill("not the password at all")
+    page.get_by_role("button", name="Log in").click()
+    sweep.check_focus_on_error_summary("log in, wrong password")
+
     # A form sent without its CSRF cookie (a page left open too long, say).
     page.goto("/accounts/login/")
     page.context.clear_cookies()
