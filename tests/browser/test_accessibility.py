@@ -42,6 +42,8 @@ from tests.browser.steps import (
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 NARROW = {"width": 320, "height": 800}
+# The other width the issue measured: a 1280 px screen at 200 % zoom.
+ZOOMED = {"width": 640, "height": 800}
 FAILING_IMPACTS = {"serious", "critical"}
 STAFF_EMAIL = "staff@bank.example"
 
@@ -126,12 +128,15 @@ class Sweep:
         if sticking_out:
             self.findings.append(f"{name} ({page.url}): sticks out of its card: {sticking_out}")
         if reflow:
-            width = page.evaluate(PAGE_OVERFLOW)
-            if width["scroll"] > width["client"]:
-                self.findings.append(
-                    f"{name} ({page.url}): scrolls sideways at {width['client']} px"
-                    f" ({width['scroll']} px wide; widest: {', '.join(width['wide'])})"
-                )
+            viewport = page.viewport_size or NARROW
+            for size in (ZOOMED, viewport):
+                page.set_viewport_size(size)
+                width = page.evaluate(PAGE_OVERFLOW)
+                if width["scroll"] > width["client"]:
+                    self.findings.append(
+                        f"{name} ({page.url}): scrolls sideways at {width['client']} px"
+                        f" ({width['scroll']} px wide; widest: {', '.join(width['wide'])})"
+                    )
         if self.screenshots:
             self.screenshots.mkdir(parents=True, exist_ok=True)
             slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
