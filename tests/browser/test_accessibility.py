@@ -366,5 +366,19 @@ def test_the_main_admin_pages_pass_axe(page: Page, live_site):
         sweep.check(f"admin {model} list", reflow=False)
         page.goto(f"/admin/{model}/{obj.pk}/change/")
         sweep.check(f"admin {model} page", reflow=False)
+    # The rest of what staff read, as lists.
+    for model in [
+        "companies/membership",
+        "connections/linkattempt",
+        "connections/datasync",
+        "connections/webhookevent",
+        "connections/integration",
+        "consents/consentevent",
+        "consents/product",
+        "consents/consenttext",
+        "consents/codatsyncstate",
+    ]:
+        page.goto(f"/admin/{model}/")
+        sweep.check(f"admin {model} list", reflow=False)
 
     sweep.assert_clean()
