@@ -26,6 +26,8 @@ from django.core import mail
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
+from codat_sandbox.faults import MAX_CALLS, fault_add
+from codat_sandbox.models import SandboxFault
 from companies.models import Company
 from connections.models import Connection
 from consents.models import Consent
@@ -315,6 +317,15 @@ def test_every_customer_page_passes_axe_and_reflows_at_320_px(
     sweep.check("product, withdrawn")
     page.goto("/consents/")
     sweep.check("my consents, with history")
+
+    # Codat not answering when the customer tries to connect.
+    page.goto("/connections/new/")
+    fault_add(kind=SandboxFault.Kind.UNAVAILABLE, calls=MAX_CALLS)
+    watch.expect_error_page("/connect/fztf/", 503)
+    page.get_by_role("button", name="Connect Shopify", exact=True).click()
+    expect(page).to_have_url(f"{live_site}/connect/fztf/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Codat isn't answering, try again")
+    sweep.check("Codat unavailable")
 
     sweep.assert_clean()
 
