@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, QuerySet
+from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -84,8 +86,22 @@ class ConsentEventInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("product", "actor")
 
 
+class LabelledInlineFormSet(BaseInlineFormSet):
+    """A tabular inline names its columns in headings that are not tied to the inputs below
+    them, so a screen reader meets an unnamed select, text box and checkbox on every row (axe:
+    `label`, `select-name`). Each input is named after its field, and its row."""
+
+    def add_fields(self, form: forms.Form, index: int | None) -> None:
+        super().add_fields(form, index)
+        row = "new row" if index is None else f"row {index + 1}"
+        for field in form.fields.values():
+            if not field.widget.is_hidden:
+                field.widget.attrs.setdefault("aria-label", f"{field.label}, {row}")
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
+    formset = LabelledInlineFormSet
     extra = 0
     fields = ["user", "role", "created_at"]
     readonly_fields = ["created_at"]

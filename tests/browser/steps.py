@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from django.core import mail
@@ -14,9 +15,10 @@ BUSINESS = "Brightside Bakery"
 PASSWORD = "flour and water 2026"
 
 
-def sign_up(page: Page) -> None:
+def sign_up(page: Page, on_the_way: Callable[[str], None] | None = None) -> None:
     """From the home page, through the sign-up form and the link it mails, to the signed-in
-    home page. (The live server runs in this process, so its mail is in mail.outbox.)"""
+    home page. (The live server runs in this process, so its mail is in mail.outbox.)
+    `on_the_way(name)` is called on each page between (the accessibility sweep checks them)."""
     page.goto("/")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Sign up").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Create your account")
@@ -27,11 +29,15 @@ def sign_up(page: Page) -> None:
     page.get_by_label("Business name").fill(BUSINESS)
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Check your email")
+    if on_the_way:
+        on_the_way("sign up, email sent")
     [message] = [m for m in mail.outbox if m.to == [EMAIL]]
     link = re.search(r"https?://\S+/accounts/signup/confirm/[\w-]+/", message.body)
     assert link, message.body
     page.goto(urlsplit(link.group(0)).path)
     expect(page.get_by_role("heading", level=1)).to_have_text("Finish creating your account")
+    if on_the_way:
+        on_the_way("sign up, finish")
     page.get_by_label("Password", exact=True).fill(PASSWORD)
     page.get_by_role("button", name="Create account").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(f"Hello, {NAME}")

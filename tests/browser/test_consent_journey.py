@@ -219,6 +219,8 @@ def test_the_first_sync_arrives_live_and_the_page_works_without_javascript(
     assert poll.value.status == 200
     expect(progress.get_by_role("status")).to_have_text("0 of 7 kinds of data done")
     page.evaluate("() => { window.stillTheSamePage = true }")
+    # The live region is updated, not replaced: a screen reader keeps hearing the same one.
+    progress.get_by_role("status").evaluate("el => { window.liveRegion = el }")
 
     # The same customer, with JavaScript off: the same page, with a link to refresh it.
     plain = another_page(java_script_enabled=False, storage_state=page.context.storage_state())
@@ -249,6 +251,8 @@ def test_the_first_sync_arrives_live_and_the_page_works_without_javascript(
     assert page.url == xero_page
     assert page.evaluate("() => window.stillTheSamePage") is True
     expect(page.locator("#sync-progress")).not_to_have_attribute("hx-trigger", "every 2s")
+    expect(page.locator("#sync-progress [hx-trigger]")).to_have_count(0)
+    assert progress.get_by_role("status").evaluate("el => el === window.liveRegion") is True
 
     # Without JavaScript nothing polled and nothing changed, until the customer refreshes.
     expect(plain_progress.get_by_role("heading")).to_have_text("Fetching your data")

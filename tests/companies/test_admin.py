@@ -81,6 +81,20 @@ def test_a_company_page_lists_its_members_inline(staff_client, owner, colleague)
     assert f'value="{colleague.pk}"' in response.text
 
 
+def test_each_input_of_the_membership_inline_is_named_for_a_screen_reader(
+    staff_client, owner, colleague
+):
+    # The inline's column headings are not tied to its inputs; each input carries its name.
+    acme = owner.memberships.get().company
+
+    page = staff_client.get(f"/admin/companies/company/{acme.pk}/change/").text
+
+    for row in (1, 2):
+        for field in ("User", "Role", "Delete"):
+            assert f'aria-label="{field}, row {row}"' in page, (field, row)
+    assert 'aria-label="Role, new row"' in page  # the blank row "Add another" copies
+
+
 def test_membership_changelist_shows_email_company_and_role_and_filters_by_role(
     staff_client, owner, colleague
 ):
