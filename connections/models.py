@@ -50,6 +50,12 @@ class ConnectionQuerySet(models.QuerySet):
     def current(self) -> ConnectionQuerySet:
         return self.exclude(status=Connection.Status.DELETED)
 
+    def shown_to_customer(self) -> ConnectionQuerySet:
+        """Without the attempts that never came to anything: a connection still waiting for
+        its first authorisation (the customer cancelled at Codat, the platform failed or isn't
+        supported) shares nothing, so it is no connection of theirs to list or disconnect."""
+        return self.exclude(status=Connection.Status.PENDING_AUTH, authorised_at__isnull=True)
+
     def for_company(self, company: Company) -> ConnectionQuerySet:
         return self.filter(company=company)
 
@@ -123,6 +129,11 @@ class Connection(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status == self.Status.PENDING_AUTH
+
+    @property
+    def never_authorised(self) -> bool:
+        """Started at Codat but never authorised: an attempt, not yet a connection."""
+        return self.is_pending and self.authorised_at is None
 
 
 class LinkAttempt(models.Model):

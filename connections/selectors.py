@@ -28,10 +28,12 @@ class PickerGroup:
 
 
 def connections_for_company(company: Company) -> tuple[list[Connection], list[Connection]]:
-    """(current, history): one query, whatever the number of connections."""
+    """(current, history): one query, whatever the number of connections. Attempts never
+    authorised are neither (see ConnectionQuerySet.shown_to_customer)."""
     current: list[Connection] = []
     history: list[Connection] = []
-    for connection in Connection.objects.for_company(company).order_by("-created_at"):
+    connections = Connection.objects.for_company(company).shown_to_customer()
+    for connection in connections.order_by("-created_at"):
         (history if connection.is_deleted else current).append(connection)
     return current, history
 

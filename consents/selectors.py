@@ -195,7 +195,7 @@ def withdraw_impact(company: Company, product: Product) -> WithdrawImpact:
     still_needed_kinds = {source_type_of(t) for c in others for t in c.data_types}
     orphaned = [
         connection
-        for connection in Connection.objects.for_company(company).current()
+        for connection in Connection.objects.for_company(company).current().shown_to_customer()
         if connection.source_type in product.source_types
         and connection.source_type not in still_needed_kinds
     ]

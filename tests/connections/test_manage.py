@@ -34,7 +34,11 @@ def xero(acme):
 
 def test_the_list_shows_each_connection_in_words(owner_client, acme):
     make_connection(acme)
-    make_connection(acme, status="PendingAuth", key="suuo", name="Plaid", source="Banking")
+    waiting = make_connection(
+        acme, status="PendingAuth", key="suuo", name="Plaid", source="Banking"
+    )
+    # Authorised once, now waiting again: a real connection (a first attempt is not listed).
+    Connection.objects.filter(pk=waiting.pk).update(authorised_at=timezone.now())
     make_connection(acme, status="Deleted", key="fztf", name="Shopify", source="Commerce")
 
     page = owner_client.get("/connections/").content.decode()
