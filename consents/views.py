@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from companies.selectors import current_company, signed_in_user
+from connections.models import Connection
 from consents import selectors, services
 from consents.data_types import describe
 from consents.forms import GrantForm, WithdrawForm
@@ -129,6 +130,20 @@ def consent_review(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("consents:product", slug=slug)
 
 
+def _after_withdrawal_words(connection: Connection) -> str:
+    """What became of a connection the customer chose to let go with a withdrawal, in the
+    words its status shows on the connections page: "Paused" (access revoked at Codat, the
+    connection kept and can be authorised again) or "Disconnected" (deleted at Codat)."""
+    name = connection.platform_name
+    if connection.status == Connection.Status.UNLINKED:
+        return (
+            f"{name} is paused: we no longer have access to it, and Codat keeps what it had "
+            "already fetched. You can connect it again, or disconnect it for good, from "
+            "Your connections."
+        )
+    return f"{name} is disconnected: we no longer have access to it through Codat."
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def consent_withdraw(request: HttpRequest, slug: str) -> HttpResponse:
@@ -159,7 +174,7 @@ def consent_withdraw(request: HttpRequest, slug: str) -> HttpResponse:
             return redirect("consents:product", slug=slug)
         messages.success(request, f"{product.name} no longer uses your data, from this moment.")
         for connection in result.disconnected:
-            messages.success(request, f"{connection.platform_name} is disconnected.")
+            messages.success(request, _after_withdrawal_words(connection))
         for connection in result.failed:
             messages.warning(
                 request,
