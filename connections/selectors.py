@@ -110,6 +110,9 @@ TERMINAL_SYNC_STATES = frozenset(
     }
 )
 
+# Terminal states in which the data did not arrive and it is not simply absent at the source.
+FAILED_SYNC_STATES = TERMINAL_SYNC_STATES - {"Complete", "NotSupported"}
+
 SYNC_STATE_WORDS = {
     None: "Waiting to start",
     "Initial": "Waiting to start",
@@ -152,6 +155,14 @@ class DataTypeProgress:
     def ready(self) -> bool:
         return self.status == "Complete"
 
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILED_SYNC_STATES
+
+    @property
+    def needs_reconnect(self) -> bool:
+        return self.status == "AuthError"
+
 
 @dataclass(frozen=True)
 class SyncProgress:
@@ -173,6 +184,15 @@ class SyncProgress:
     @property
     def ready(self) -> list[DataTypeProgress]:
         return [item for item in self.items if item.ready]
+
+    @property
+    def failed(self) -> list[DataTypeProgress]:
+        """Finished without the data: a finished sync with these is not "all in"."""
+        return [item for item in self.items if item.failed]
+
+    @property
+    def needs_reconnect(self) -> bool:
+        return any(item.needs_reconnect for item in self.items)
 
 
 def sync_progress(connection: Connection, data_types: Sequence[DataTypeLabel]) -> SyncProgress:

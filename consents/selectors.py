@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from codat.types import source_type_of
 from companies.models import Company
-from connections.models import Connection
+from connections.models import Connection, DataSync
+from connections.selectors import FAILED_SYNC_STATES
 from consents.data_types import DataType, describe
 from consents.models import Consent, ConsentEvent, ConsentText, Product
 
@@ -88,11 +89,13 @@ class ProductStatus:
     NOT_STARTED = "not_started"
     WAITING = "waiting"
     LIVE = "live"
+    NEEDS_ATTENTION = "attention"
     WITHDRAWN = "withdrawn"
     LABELS = {
         NOT_STARTED: "Not started",
         WAITING: "Waiting for a connection",
         LIVE: "Live",
+        NEEDS_ATTENTION: "Needs attention",
         WITHDRAWN: "Withdrawn",
     }
 
@@ -100,6 +103,8 @@ class ProductStatus:
     consent: Consent | None
     state: str
     missing_source_types: list[str] = field(default_factory=list)
+    # Why it needs attention, in words, each with what to do about it.
+    problems: list[Problem] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -107,21 +112,94 @@ class ProductStatus:
 
     @property
     def badge(self) -> str:
-        return {self.LIVE: "linked", self.WAITING: "pending"}.get(self.state, "deleted")
+        return {
+            self.LIVE: "linked",
+            self.WAITING: "pending",
+            self.NEEDS_ATTENTION: "deauthorized",
+        }.get(self.state, "deleted")
 
     @property
     def is_active(self) -> bool:
         return self.consent is not None and self.consent.is_active
 
 
-def _status(product: Product, consent: Consent | None, linked: set[str]) -> ProductStatus:
+@dataclass(frozen=True)
+class Problem:
+    """Something stopping a product from getting fresh data, and the connection to fix."""
+
+    connection: Connection
+    what: str  # "Your access to Plaid has expired."
+    data_types: list[DataType] = field(default_factory=list)  # those that failed to sync
+
+
+@dataclass(frozen=True)
+class _CompanyConnections:
+    """What the product statuses need to know about a company's connections: two queries."""
+
+    current: list[Connection]
+    failed_syncs: list[DataSync]
+
+    @property
+    def linked_source_types(self) -> set[str]:
+        return {c.source_type for c in self.current if c.is_linked}
+
+
+def _company_connections(company: Company) -> _CompanyConnections:
+    current = list(Connection.objects.for_company(company).current().shown_to_customer())
+    failed = list(
+        DataSync.objects.filter(
+            connection__company=company,
+            connection__status=Connection.Status.LINKED,
+            status__in=FAILED_SYNC_STATES,
+        ).select_related("connection")
+    )
+    return _CompanyConnections(current=current, failed_syncs=failed)
+
+
+def _problems(product: Product, consent: Consent, known: _CompanyConnections) -> list[Problem]:
+    """The product's connections that have lost access, and the consented data types whose
+    last sync failed: while any is so, the product is not getting everything it should."""
+    problems = [
+        Problem(
+            connection=c,
+            what=(
+                f"Your access to {c.platform_name} has expired."
+                if c.status == Connection.Status.DEAUTHORIZED
+                else f"{c.platform_name} is paused."
+            ),
+        )
+        for c in known.current
+        if c.source_type in product.source_types
+        and c.status in (Connection.Status.DEAUTHORIZED, Connection.Status.UNLINKED)
+    ]
+    by_connection: dict[Connection, list[str]] = {}
+    for sync in known.failed_syncs:
+        if sync.data_type in consent.data_types and sync.data_type in product.all_data_types:
+            by_connection.setdefault(sync.connection, []).append(sync.data_type)
+    problems += [
+        Problem(
+            connection=connection,
+            what=f"Some data couldn't be fetched from {connection.platform_name}.",
+            data_types=describe(sorted(types)),
+        )
+        for connection, types in by_connection.items()
+    ]
+    return problems
+
+
+def _status(product: Product, consent: Consent | None, known: _CompanyConnections) -> ProductStatus:
     if consent is None:
         return ProductStatus(product, None, ProductStatus.NOT_STARTED)
     if not consent.is_active:
         return ProductStatus(product, consent, ProductStatus.WITHDRAWN)
+    linked = known.linked_source_types
     missing = [t for t in product.required_source_types if t not in linked]
-    state = ProductStatus.WAITING if missing else ProductStatus.LIVE
-    return ProductStatus(product, consent, state, missing)
+    problems = _problems(product, consent, known)
+    if problems:
+        state = ProductStatus.NEEDS_ATTENTION
+    else:
+        state = ProductStatus.WAITING if missing else ProductStatus.LIVE
+    return ProductStatus(product, consent, state, missing, problems)
 
 
 def linked_source_types(company: Company) -> set[str]:
@@ -134,20 +212,20 @@ def linked_source_types(company: Company) -> set[str]:
 
 
 def product_statuses(company: Company) -> list[ProductStatus]:
-    """Each active product and where this company stands with it: three queries in all."""
+    """Each active product and where this company stands with it: four queries in all."""
     consents = {
         c.product_id: c
         for c in Consent.objects.for_company(company).with_banking_clock().select_related("text")
     }
-    linked = linked_source_types(company)
-    return [_status(p, consents.get(p.pk), linked) for p in Product.objects.active()]
+    known = _company_connections(company)
+    return [_status(p, consents.get(p.pk), known) for p in Product.objects.active()]
 
 
 def product_status(company: Company, product: Product) -> ProductStatus:
     consent = (
         Consent.objects.for_company(company).with_banking_clock().filter(product=product).first()
     )
-    return _status(product, consent, linked_source_types(company))
+    return _status(product, consent, _company_connections(company))
 
 
 def source_types_still_needed(company: Company, product: Product) -> list[str]:
