@@ -252,6 +252,12 @@ def products_using(company: Company, connection: Connection) -> list[ProductStat
     ]
 
 
+def data_types_for_product(status: ProductStatus, connection: Connection) -> list[DataType]:
+    """What the product's consent lets it read from this connection, in plain words."""
+    consented = status.consent.data_types if status.consent and status.consent.is_active else []
+    return describe([t for t in consented if source_type_of(t) == connection.source_type])
+
+
 @dataclass(frozen=True)
 class WithdrawImpact:
     stop_reading: list  # DataType: no other active consent reads it
