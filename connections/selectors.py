@@ -21,10 +21,19 @@ from connections.models import (
 
 
 @dataclass(frozen=True)
+class PickerTile:
+    integration: Integration
+    # The company's connection to this platform, if it is linked: the tile says so.
+    connected: Connection | None = None
+    # Why it can't be connected now, in words for the greyed-out tile; "" if it can.
+    unavailable: str = ""
+
+
+@dataclass(frozen=True)
 class PickerGroup:
     source_type: str
     label: str
-    integrations: list[Integration]
+    tiles: list[PickerTile]
 
 
 def connections_for_company(company: Company) -> tuple[list[Connection], list[Connection]]:
@@ -64,19 +73,43 @@ def linked_accounting_connection(company: Company) -> Connection | None:
     )
 
 
-def picker_groups(*, query: str = "", source_types: list[str] | None = None) -> list[PickerGroup]:
-    """Enabled integrations grouped by kind; `source_types` narrows the kinds shown."""
+def picker_groups(
+    company: Company, *, query: str = "", source_types: list[str] | None = None
+) -> list[PickerGroup]:
+    """Enabled integrations grouped by kind; `source_types` narrows the kinds shown. Each tile
+    knows whether the company has it linked, or why it can't be connected (Codat allows one
+    accounting platform per company, docs/codat.md §3)."""
     kinds = [t.value for t in PICKER_SOURCE_TYPES]
     if source_types:
         kinds = [k for k in kinds if k in source_types]
     integrations = Integration.objects.filter(enabled=True, source_type__in=kinds).order_by("name")
     if query:
         integrations = integrations.filter(name__icontains=query)
-    by_type: dict[str, list[Integration]] = {t.value: [] for t in PICKER_SOURCE_TYPES}
+    linked = {
+        c.platform_key: c
+        for c in Connection.objects.for_company(company).filter(status=Connection.Status.LINKED)
+    }
+    accounting = next((c for c in linked.values() if c.source_type == SourceType.ACCOUNTING), None)
+    by_type: dict[str, list[PickerTile]] = {t.value: [] for t in PICKER_SOURCE_TYPES}
     for integration in integrations:
-        by_type[integration.source_type].append(integration)
+        unavailable = ""
+        if (
+            integration.source_type == SourceType.ACCOUNTING
+            and accounting is not None
+            and accounting.platform_key != integration.key
+        ):
+            unavailable = (
+                f"One accounting software at a time: disconnect {accounting.platform_name} first."
+            )
+        by_type[integration.source_type].append(
+            PickerTile(
+                integration=integration,
+                connected=linked.get(integration.key),
+                unavailable=unavailable,
+            )
+        )
     return [
-        PickerGroup(source_type=t.value, label=t.label, integrations=by_type[t.value])
+        PickerGroup(source_type=t.value, label=t.label, tiles=by_type[t.value])
         for t in PICKER_SOURCE_TYPES
         if by_type[t.value]
     ]

@@ -108,7 +108,7 @@ def picker(request: HttpRequest) -> HttpResponse:
         "connections/picker.html",
         {
             "form": form,
-            "groups": selectors.picker_groups(query=query, source_types=source_types),
+            "groups": selectors.picker_groups(company, query=query, source_types=source_types),
             "linked_accounting": selectors.linked_accounting_connection(company),
             "filtered": bool(query or source_types),
             "product": product,
