@@ -31,7 +31,8 @@ from companies.forms import EmailAuthenticationForm, SignupConfirmForm, SignupFo
 from companies.requests import account_named_in
 from companies.selectors import company_for_user, pending_signup_for_token
 from companies.services import SignupLinkUsed, signup_confirm, signup_request
-from consents.selectors import product_statuses
+from connections.models import Connection
+from consents.selectors import ProductStatus, product_statuses
 
 logger = logging.getLogger(__name__)
 
@@ -157,7 +158,21 @@ def privacy(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def help_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "help.html")
+    """Help, with the glossary of statuses in the very words the badges use."""
+    return render(
+        request,
+        "help.html",
+        {
+            "connection_statuses": [
+                (status.label, Connection.badge_for(status), Connection.STATUS_MEANINGS[status])
+                for status in Connection.Status
+            ],
+            "product_statuses": [
+                (ProductStatus.LABELS[state], ProductStatus.badge_for(state), meaning)
+                for state, meaning in ProductStatus.MEANINGS.items()
+            ],
+        },
+    )
 
 
 @never_cache

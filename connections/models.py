@@ -73,6 +73,22 @@ class Connection(models.Model):
         DEAUTHORIZED = "Deauthorized", "Access expired"
         DELETED = "Deleted", "Disconnected"
 
+    # What each status means for the customer: the Help page's glossary, beside the labels so
+    # that the words on the badges and their definitions cannot drift apart.
+    STATUS_MEANINGS = {
+        Status.PENDING_AUTH: "You started authorising it again but haven't finished signing in "
+        "at your provider. Until you do, nothing new is read.",
+        Status.LINKED: "Working: we can read the data your agreed products need, and only that.",
+        Status.UNLINKED: "You chose to pause it, for example when withdrawing a consent. We no "
+        "longer have access and read nothing new; what Codat had already fetched is kept. "
+        "Connect it again whenever you like.",
+        Status.DEAUTHORIZED: "Access ended at your provider: bank connections need renewing "
+        "every 90 days, and you can also revoke access from your provider. Reconnect to carry "
+        "on.",
+        Status.DELETED: "You disconnected it. We no longer read from it, and keep only the "
+        "record that it existed.",
+    }
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="connections")
     codat_connection_id = models.UUIDField(unique=True, editable=False)
@@ -109,14 +125,18 @@ class Connection(models.Model):
 
     @property
     def badge(self) -> str:
-        """The status badge's style; the words come from get_status_display()."""
+        return self.badge_for(self.status)
+
+    @classmethod
+    def badge_for(cls, status: str) -> str:
+        """The status badge's style; the words come from the status's label."""
         styles: dict[str, str] = {
-            self.Status.LINKED: "linked",
-            self.Status.PENDING_AUTH: "pending",
-            self.Status.UNLINKED: "pending",
-            self.Status.DEAUTHORIZED: "deauthorized",
+            cls.Status.LINKED: "linked",
+            cls.Status.PENDING_AUTH: "pending",
+            cls.Status.UNLINKED: "pending",
+            cls.Status.DEAUTHORIZED: "deauthorized",
         }
-        return styles.get(self.status, "deleted")
+        return styles.get(status, "deleted")
 
     @property
     def is_deleted(self) -> bool:

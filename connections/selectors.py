@@ -160,7 +160,7 @@ SYNC_STATE_WORDS = {
     "Complete": "Ready",
     "NotSupported": "Not available from this platform",
     "AuthError": "Access expired: reconnect to fetch this",
-    "RateLimitError": "Paused by the platform; we'll try again later",
+    "RateLimitError": "Your provider asked us to slow down; we'll try again later",
 }
 
 

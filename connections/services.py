@@ -280,7 +280,7 @@ def _connection_start(
             if linked:
                 raise ConnectionNotAllowed(
                     f"{linked[0].platform_name} is already connected as your accounting "
-                    f"package. Codat allows one at a time: disconnect it first to switch to "
+                    f"software. Codat allows one at a time: disconnect it first to switch to "
                     f"{integration.name}."
                 )
 

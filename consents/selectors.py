@@ -98,6 +98,15 @@ class ProductStatus:
         NEEDS_ATTENTION: "Needs attention",
         WITHDRAWN: "Withdrawn",
     }
+    # For the Help page's glossary, beside the labels (see Connection.STATUS_MEANINGS).
+    MEANINGS = {
+        NOT_STARTED: "You haven't agreed to share anything with it.",
+        WAITING: "You've agreed; it starts once the kinds of data it needs are connected.",
+        LIVE: "It reads the data you agreed to, and nothing else.",
+        NEEDS_ATTENTION: "A connection it needs has expired or is paused, or some of its data "
+        "couldn't be fetched. Its page says what to do.",
+        WITHDRAWN: "You withdrew your consent: it reads nothing.",
+    }
 
     product: Product
     consent: Consent | None
@@ -112,11 +121,13 @@ class ProductStatus:
 
     @property
     def badge(self) -> str:
-        return {
-            self.LIVE: "linked",
-            self.WAITING: "pending",
-            self.NEEDS_ATTENTION: "deauthorized",
-        }.get(self.state, "deleted")
+        return self.badge_for(self.state)
+
+    @classmethod
+    def badge_for(cls, state: str) -> str:
+        """The badge's style; the words come from LABELS."""
+        styles = {cls.LIVE: "linked", cls.WAITING: "pending", cls.NEEDS_ATTENTION: "deauthorized"}
+        return styles.get(state, "deleted")
 
     @property
     def is_active(self) -> bool:

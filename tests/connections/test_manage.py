@@ -46,7 +46,7 @@ def test_the_list_shows_each_connection_in_words(owner_client, acme):
     assert "Xero" in page and "Connected" in page
     assert "Plaid" in page and "Waiting for you to authorise" in page
     assert "Banking" in page
-    assert "Connect another package" in page
+    assert "Connect your software or bank" in page
     # A deleted connection stays in the history, without a disconnect button.
     history = page.split("<h2>Disconnected</h2>")[1]
     assert "Shopify" in history
