@@ -71,3 +71,25 @@ def test_no_page_a_customer_sees_says_package(owner_client, acme, catalogue):
         response = owner_client.get(url)
         assert response.status_code == 200, url
         assert "package" not in text_of(response.content.decode()).lower(), url
+
+
+def test_help_answers_third_parties_not_listed_and_how_to_log_in(client):
+    page = client.get("/help/").content.decode()
+
+    for anchor, question in [
+        ("third-parties", "Will you share my data with any third parties?"),
+        ("how-to-log-in", "How do I log in to my software or bank?"),
+        ("not-listed", "What if my accounting software isn't listed?"),
+    ]:
+        assert f'<a href="#{anchor}">{question}</a>' in page
+        assert f'id="{anchor}-title">{question}</h2>' in page
+    # Sign-in help names each provider the picker offers by name.
+    for provider in ("Xero", "QuickBooks Online", "Sage Accounting", "Plaid or TrueLayer"):
+        assert provider in page.split('id="how-to-log-in"')[1].split("</section>")[0]
+
+
+def test_the_picker_links_to_sign_in_help_and_to_what_if_yours_is_missing(owner_client, catalogue):
+    page = owner_client.get("/connections/new/").content.decode()
+
+    assert 'href="/help/#how-to-log-in"' in page
+    assert 'href="/help/#not-listed"' in page
