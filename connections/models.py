@@ -156,6 +156,38 @@ class Connection(models.Model):
         return self.is_pending and self.authorised_at is None
 
 
+class ConnectionEvent(models.Model):
+    """One change in a connection's access the customer would recognise: linked, expired,
+    paused, reconnected, disconnected. Written where the status changes
+    (`connection_status_apply`, `connection_mark_deleted`) so that the customer's history can
+    show it; the Connection row keeps only the latest state."""
+
+    class Kind(models.TextChoices):
+        LINKED = "linked", "Connected"
+        EXPIRED = "expired", "Access expired"
+        PAUSED = "paused", "Paused"
+        RECONNECTED = "reconnected", "Connected again"
+        DISCONNECTED = "disconnected", "Disconnected"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    company = models.ForeignKey(
+        Company, on_delete=models.PROTECT, related_name="connection_events", editable=False
+    )
+    connection = models.ForeignKey(
+        Connection, on_delete=models.PROTECT, related_name="events", editable=False
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices, editable=False)
+    occurred_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+
+    objects = CompanyScopedManager()
+
+    class Meta:
+        ordering = ["occurred_at"]
+
+    def __str__(self) -> str:
+        return f"{self.connection_id} {self.kind} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
 class LinkAttempt(models.Model):
     """One trip to Codat's hosted Link page: the `state` we sent and what came back.
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 
 from codat.types import source_type_of
 from companies.models import Company
-from connections.models import Connection, DataSync
+from connections.models import Connection, ConnectionEvent, DataSync
 from connections.selectors import FAILED_SYNC_STATES
 from consents.data_types import DataType, describe
 from consents.models import Consent, ConsentEvent, ConsentText, Product
@@ -77,6 +77,10 @@ def expired_connections_with_products(company: Company) -> list[ExpiredConnectio
         )
         for connection in expired
     ]
+
+
+def text_version(product: Product, version: int) -> ConsentText | None:
+    return ConsentText.objects.filter(product=product, version=version).first()
 
 
 def current_text(product: Product) -> ConsentText | None:
@@ -295,6 +299,72 @@ def withdraw_impact(company: Company, product: Product) -> WithdrawImpact:
         and connection.source_type not in still_needed_kinds
     ]
     return WithdrawImpact(stop_reading=stop, keep_reading=keep, orphaned_connections=orphaned)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of a customer's history: a consent decision or a change in a connection's
+    access, in words, with what it covered."""
+
+    occurred_at: datetime
+    what: str  # "Granted", "Access expired" …
+    product: Product | None  # for a consent decision
+    connection: Connection | None  # for a connection event
+    actor: str  # who, in words; "" for the system or the provider
+    data_types: list[DataType]
+    text: ConsentText | None  # the wording agreed to, for a consent decision
+    event: ConsentEvent | ConnectionEvent
+
+    @property
+    def is_connection_event(self) -> bool:
+        return self.connection is not None
+
+
+def _consent_entry(event: ConsentEvent) -> HistoryEntry:
+    actor = event.actor.get_full_name() or event.actor.email if event.actor else ""
+    return HistoryEntry(
+        occurred_at=event.occurred_at,
+        what=event.get_action_display(),
+        product=event.product,
+        connection=None,
+        actor=actor,
+        data_types=describe(event.data_types),
+        text=event.text,
+        event=event,
+    )
+
+
+def _connection_entry(event: ConnectionEvent) -> HistoryEntry:
+    return HistoryEntry(
+        occurred_at=event.occurred_at,
+        what=event.get_kind_display(),
+        product=None,
+        connection=event.connection,
+        actor="",
+        data_types=[],
+        text=None,
+        event=event,
+    )
+
+
+def history(company: Company, product: Product | None = None) -> list[HistoryEntry]:
+    """Consent decisions and connection events, oldest first: the company's, or one product's
+    (its decisions, and the events of connections of the kinds it reads since it was first
+    agreed to). Two queries."""
+    events = consent_history(company)
+    if product is not None:
+        events = events.filter(product=product)
+    entries = [_consent_entry(e) for e in events]
+    connection_events = ConnectionEvent.objects.filter(company=company).select_related("connection")
+    if product is not None:
+        if not entries:
+            return []
+        connection_events = connection_events.filter(
+            connection__source_type__in=product.source_types,
+            occurred_at__gte=entries[0].occurred_at,
+        )
+    entries += [_connection_entry(e) for e in connection_events]
+    return sorted(entries, key=lambda entry: entry.occurred_at)
 
 
 def consent_history(company: Company):
