@@ -43,8 +43,9 @@ from companies.selectors import (
     signed_in_user,
 )
 from companies.services import SignupLinkUsed, signup_confirm, signup_request
+from connections.models import Connection
 from consents.closing import AlreadyClosed, account_close, account_close_impact, is_owner
-from consents.selectors import product_statuses, retention_promises
+from consents.selectors import ProductStatus, product_statuses, retention_promises
 from consents.services import RequestMeta
 
 logger = logging.getLogger(__name__)
@@ -206,7 +207,21 @@ def privacy(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def help_page(request: HttpRequest) -> HttpResponse:
-    return render(request, "help.html")
+    """Help, with the glossary of statuses in the very words the badges use."""
+    return render(
+        request,
+        "help.html",
+        {
+            "connection_statuses": [
+                (status.label, Connection.badge_for(status), Connection.STATUS_MEANINGS[status])
+                for status in Connection.Status
+            ],
+            "product_statuses": [
+                (ProductStatus.LABELS[state], ProductStatus.badge_for(state), meaning)
+                for state, meaning in ProductStatus.MEANINGS.items()
+            ],
+        },
+    )
 
 
 @never_cache

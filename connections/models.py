@@ -50,6 +50,12 @@ class ConnectionQuerySet(models.QuerySet):
     def current(self) -> ConnectionQuerySet:
         return self.exclude(status=Connection.Status.DELETED)
 
+    def shown_to_customer(self) -> ConnectionQuerySet:
+        """Without the attempts that never came to anything: a connection still waiting for
+        its first authorisation (the customer cancelled at Codat, the platform failed or isn't
+        supported) shares nothing, so it is no connection of theirs to list or disconnect."""
+        return self.exclude(status=Connection.Status.PENDING_AUTH, authorised_at__isnull=True)
+
     def for_company(self, company: Company) -> ConnectionQuerySet:
         return self.filter(company=company)
 
@@ -66,6 +72,22 @@ class Connection(models.Model):
         UNLINKED = "Unlinked", "Paused"
         DEAUTHORIZED = "Deauthorized", "Access expired"
         DELETED = "Deleted", "Disconnected"
+
+    # What each status means for the customer: the Help page's glossary, beside the labels so
+    # that the words on the badges and their definitions cannot drift apart.
+    STATUS_MEANINGS = {
+        Status.PENDING_AUTH: "You started authorising it again but haven't finished signing in "
+        "at your provider. Until you do, nothing new is read.",
+        Status.LINKED: "Working: we can read the data your agreed products need, and only that.",
+        Status.UNLINKED: "You chose to pause it, for example when withdrawing a consent. We no "
+        "longer have access and read nothing new; what Codat had already fetched is kept. "
+        "Connect it again whenever you like.",
+        Status.DEAUTHORIZED: "Access ended at your provider: bank connections need renewing "
+        "every 90 days, and you can also revoke access from your provider. Reconnect to carry "
+        "on.",
+        Status.DELETED: "You disconnected it. We no longer read from it, and keep only the "
+        "record that it existed.",
+    }
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="connections")
@@ -103,14 +125,18 @@ class Connection(models.Model):
 
     @property
     def badge(self) -> str:
-        """The status badge's style; the words come from get_status_display()."""
+        return self.badge_for(self.status)
+
+    @classmethod
+    def badge_for(cls, status: str) -> str:
+        """The status badge's style; the words come from the status's label."""
         styles: dict[str, str] = {
-            self.Status.LINKED: "linked",
-            self.Status.PENDING_AUTH: "pending",
-            self.Status.UNLINKED: "pending",
-            self.Status.DEAUTHORIZED: "deauthorized",
+            cls.Status.LINKED: "linked",
+            cls.Status.PENDING_AUTH: "pending",
+            cls.Status.UNLINKED: "pending",
+            cls.Status.DEAUTHORIZED: "deauthorized",
         }
-        return styles.get(self.status, "deleted")
+        return styles.get(status, "deleted")
 
     @property
     def is_deleted(self) -> bool:
@@ -123,6 +149,43 @@ class Connection(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status == self.Status.PENDING_AUTH
+
+    @property
+    def never_authorised(self) -> bool:
+        """Started at Codat but never authorised: an attempt, not yet a connection."""
+        return self.is_pending and self.authorised_at is None
+
+
+class ConnectionEvent(models.Model):
+    """One change in a connection's access the customer would recognise: linked, expired,
+    paused, reconnected, disconnected. Written where the status changes
+    (`connection_status_apply`, `connection_mark_deleted`) so that the customer's history can
+    show it; the Connection row keeps only the latest state."""
+
+    class Kind(models.TextChoices):
+        LINKED = "linked", "Connected"
+        EXPIRED = "expired", "Access expired"
+        PAUSED = "paused", "Paused"
+        RECONNECTED = "reconnected", "Connected again"
+        DISCONNECTED = "disconnected", "Disconnected"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    company = models.ForeignKey(
+        Company, on_delete=models.PROTECT, related_name="connection_events", editable=False
+    )
+    connection = models.ForeignKey(
+        Connection, on_delete=models.PROTECT, related_name="events", editable=False
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices, editable=False)
+    occurred_at = models.DateTimeField(default=timezone.now, editable=False, db_index=True)
+
+    objects = CompanyScopedManager()
+
+    class Meta:
+        ordering = ["occurred_at"]
+
+    def __str__(self) -> str:
+        return f"{self.connection_id} {self.kind} at {self.occurred_at:%Y-%m-%d %H:%M}"
 
 
 class LinkAttempt(models.Model):

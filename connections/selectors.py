@@ -21,17 +21,28 @@ from connections.models import (
 
 
 @dataclass(frozen=True)
+class PickerTile:
+    integration: Integration
+    # The company's connection to this platform, if it is linked: the tile says so.
+    connected: Connection | None = None
+    # Why it can't be connected now, in words for the greyed-out tile; "" if it can.
+    unavailable: str = ""
+
+
+@dataclass(frozen=True)
 class PickerGroup:
     source_type: str
     label: str
-    integrations: list[Integration]
+    tiles: list[PickerTile]
 
 
 def connections_for_company(company: Company) -> tuple[list[Connection], list[Connection]]:
-    """(current, history): one query, whatever the number of connections."""
+    """(current, history): one query, whatever the number of connections. Attempts never
+    authorised are neither (see ConnectionQuerySet.shown_to_customer)."""
     current: list[Connection] = []
     history: list[Connection] = []
-    for connection in Connection.objects.for_company(company).order_by("-created_at"):
+    connections = Connection.objects.for_company(company).shown_to_customer()
+    for connection in connections.order_by("-created_at"):
         (history if connection.is_deleted else current).append(connection)
     return current, history
 
@@ -62,19 +73,43 @@ def linked_accounting_connection(company: Company) -> Connection | None:
     )
 
 
-def picker_groups(*, query: str = "", source_types: list[str] | None = None) -> list[PickerGroup]:
-    """Enabled integrations grouped by kind; `source_types` narrows the kinds shown."""
+def picker_groups(
+    company: Company, *, query: str = "", source_types: list[str] | None = None
+) -> list[PickerGroup]:
+    """Enabled integrations grouped by kind; `source_types` narrows the kinds shown. Each tile
+    knows whether the company has it linked, or why it can't be connected (Codat allows one
+    accounting platform per company, docs/codat.md §3)."""
     kinds = [t.value for t in PICKER_SOURCE_TYPES]
     if source_types:
         kinds = [k for k in kinds if k in source_types]
     integrations = Integration.objects.filter(enabled=True, source_type__in=kinds).order_by("name")
     if query:
         integrations = integrations.filter(name__icontains=query)
-    by_type: dict[str, list[Integration]] = {t.value: [] for t in PICKER_SOURCE_TYPES}
+    linked = {
+        c.platform_key: c
+        for c in Connection.objects.for_company(company).filter(status=Connection.Status.LINKED)
+    }
+    accounting = next((c for c in linked.values() if c.source_type == SourceType.ACCOUNTING), None)
+    by_type: dict[str, list[PickerTile]] = {t.value: [] for t in PICKER_SOURCE_TYPES}
     for integration in integrations:
-        by_type[integration.source_type].append(integration)
+        unavailable = ""
+        if (
+            integration.source_type == SourceType.ACCOUNTING
+            and accounting is not None
+            and accounting.platform_key != integration.key
+        ):
+            unavailable = (
+                f"One accounting software at a time: disconnect {accounting.platform_name} first."
+            )
+        by_type[integration.source_type].append(
+            PickerTile(
+                integration=integration,
+                connected=linked.get(integration.key),
+                unavailable=unavailable,
+            )
+        )
     return [
-        PickerGroup(source_type=t.value, label=t.label, integrations=by_type[t.value])
+        PickerGroup(source_type=t.value, label=t.label, tiles=by_type[t.value])
         for t in PICKER_SOURCE_TYPES
         if by_type[t.value]
     ]
@@ -108,6 +143,9 @@ TERMINAL_SYNC_STATES = frozenset(
     }
 )
 
+# Terminal states in which the data did not arrive and it is not simply absent at the source.
+FAILED_SYNC_STATES = TERMINAL_SYNC_STATES - {"Complete", "NotSupported"}
+
 SYNC_STATE_WORDS = {
     None: "Waiting to start",
     "Initial": "Waiting to start",
@@ -122,7 +160,7 @@ SYNC_STATE_WORDS = {
     "Complete": "Ready",
     "NotSupported": "Not available from this platform",
     "AuthError": "Access expired: reconnect to fetch this",
-    "RateLimitError": "Paused by the platform; we'll try again later",
+    "RateLimitError": "Your provider asked us to slow down; we'll try again later",
 }
 
 
@@ -150,6 +188,14 @@ class DataTypeProgress:
     def ready(self) -> bool:
         return self.status == "Complete"
 
+    @property
+    def failed(self) -> bool:
+        return self.status in FAILED_SYNC_STATES
+
+    @property
+    def needs_reconnect(self) -> bool:
+        return self.status == "AuthError"
+
 
 @dataclass(frozen=True)
 class SyncProgress:
@@ -171,6 +217,15 @@ class SyncProgress:
     @property
     def ready(self) -> list[DataTypeProgress]:
         return [item for item in self.items if item.ready]
+
+    @property
+    def failed(self) -> list[DataTypeProgress]:
+        """Finished without the data: a finished sync with these is not "all in"."""
+        return [item for item in self.items if item.failed]
+
+    @property
+    def needs_reconnect(self) -> bool:
+        return any(item.needs_reconnect for item in self.items)
 
 
 def sync_progress(connection: Connection, data_types: Sequence[DataTypeLabel]) -> SyncProgress:

@@ -31,6 +31,7 @@ from companies.models import Company
 from connections.models import (
     CodatCompanyDeletion,
     Connection,
+    ConnectionEvent,
     DataSync,
     Integration,
     LinkAttempt,
@@ -176,16 +177,49 @@ def _connection_from_codat(
     connection_status_apply(connection, codat)
     connection.full_clean()
     connection.save()
+    if connection.is_linked:
+        _connection_event_record(connection, ConnectionEvent.Kind.LINKED)
     return connection
+
+
+def _connection_event_record(connection: Connection, kind: str) -> None:
+    ConnectionEvent.objects.create(
+        company_id=connection.company_id, connection=connection, kind=kind
+    )
+
+
+def _connection_event_kind(connection: Connection, new_status: str) -> str | None:
+    """The event a move from the connection's current status to `new_status` is, for the
+    customer's history; None for moves that are not (a first attempt, never authorised,
+    coming and going)."""
+    if new_status == Connection.Status.LINKED:
+        return (
+            ConnectionEvent.Kind.LINKED
+            if connection.authorised_at is None
+            else ConnectionEvent.Kind.RECONNECTED
+        )
+    if connection.authorised_at is None:
+        return None
+    kinds: dict[str, str] = {
+        Connection.Status.DEAUTHORIZED: ConnectionEvent.Kind.EXPIRED,
+        Connection.Status.UNLINKED: ConnectionEvent.Kind.PAUSED,
+        Connection.Status.DELETED: ConnectionEvent.Kind.DISCONNECTED,
+    }
+    return kinds.get(new_status)
 
 
 def connection_status_apply(connection: Connection, codat: codat_types.Connection) -> bool:
     """Copy Codat's view of a connection onto our row (unsaved). Returns True if it changed.
 
-    Only state changes here. Telling members that access was lost or is back is the caller's
-    explicit step, once the row is saved (consents.notifications.access_notices_send)."""
+    Only state changes here, and for a row already stored, the status change as a
+    ConnectionEvent for the customer's history (a new row records its own once saved, in
+    `_connection_from_codat`). Telling members that access was lost or is back is the
+    caller's explicit step, once the row is saved (consents.notifications.access_notices_send)."""
     changed = False
     if connection.status != Connection.Status.DELETED and codat.status != connection.status:
+        kind = _connection_event_kind(connection, codat.status)
+        if kind is not None and not connection._state.adding:
+            _connection_event_record(connection, kind)
         now = timezone.now()
         connection.status = codat.status
         connection.status_changed_at = now
@@ -287,7 +321,7 @@ def _connection_start(
             if linked:
                 raise ConnectionNotAllowed(
                     f"{linked[0].platform_name} is already connected as your accounting "
-                    f"package. Codat allows one at a time: disconnect it first to switch to "
+                    f"software. Codat allows one at a time: disconnect it first to switch to "
                     f"{integration.name}."
                 )
 
@@ -542,6 +576,9 @@ def connection_refresh(*, connection: Connection, client: CodatClient | None = N
 
 def connection_mark_deleted(connection: Connection) -> None:
     """Keep our row, as `Deleted`, once the connection no longer exists at Codat."""
+    kind = _connection_event_kind(connection, Connection.Status.DELETED)
+    if kind is not None and not connection.is_deleted:
+        _connection_event_record(connection, kind)
     connection.status = Connection.Status.DELETED
     now = timezone.now()
     connection.status_changed_at = now

@@ -21,8 +21,10 @@ from connections import selectors, services
 from connections.forms import LinkReturnForm, PickerFilterForm
 from connections.models import Connection, Integration, LinkAttempt
 from consents import services as consent_services
+from consents.models import Product
 from consents.notifications import access_notices_send
 from consents.selectors import (
+    data_types_for_product,
     data_types_read_from,
     disconnect_impact,
     products_using,
@@ -108,12 +110,25 @@ def picker(request: HttpRequest) -> HttpResponse:
         "connections/picker.html",
         {
             "form": form,
-            "groups": selectors.picker_groups(query=query, source_types=source_types),
+            "groups": selectors.picker_groups(company, query=query, source_types=source_types),
             "linked_accounting": selectors.linked_accounting_connection(company),
             "filtered": bool(query or source_types),
             "product": product,
         },
     )
+
+
+# The product the customer is connecting for (the picker's ?product=), so that the page they
+# come back to from Codat can lead them on to it. A hint for that page only, never a decision.
+CONNECTING_FOR_SESSION_KEY = "connecting_for_product"
+
+
+def _remember_product_connected_for(request: HttpRequest) -> None:
+    slug = request.POST.get("product", "")
+    if slug and Product.objects.active().filter(slug=slug).exists():
+        request.session[CONNECTING_FOR_SESSION_KEY] = slug
+    else:
+        request.session.pop(CONNECTING_FOR_SESSION_KEY, None)
 
 
 # Each click may create things at Codat and spends its quota (D5).
@@ -132,6 +147,7 @@ def connect(request: HttpRequest, platform_key: str) -> HttpResponse:
     except CodatError as exc:
         return _codat_failure(request, exc, action="loading integrations")
     integration = get_object_or_404(Integration, key=platform_key, enabled=True)
+    _remember_product_connected_for(request)
     try:
         start = consent_services.connection_start_consented(
             company=company, user=signed_in_user(request), integration=integration
@@ -232,10 +248,17 @@ def connection_detail(request: HttpRequest, connection_id) -> HttpResponse:
         connection=connection, data_types=data_types_read_from(connection)
     )
     products = products_using(connection.company, connection)
+    slug = request.session.get(CONNECTING_FOR_SESSION_KEY)
     return render(
         request,
         "connections/detail.html",
-        {"connection": connection, "products": products, "progress": progress},
+        {
+            "connection": connection,
+            "products": products,
+            "reads": [(status, data_types_for_product(status, connection)) for status in products],
+            "next_for": next((s for s in products if s.product.slug == slug), None),
+            "progress": progress,
+        },
     )
 
 

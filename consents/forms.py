@@ -40,11 +40,12 @@ class WithdrawForm(forms.Form):
             choices += [
                 (
                     WITHDRAW_AND_DISCONNECT,
-                    "Withdraw, and also disconnect the connections nothing else needs",
+                    "Withdraw, and also pause the connections nothing else needs "
+                    "(you can connect them again later)",
                 ),
                 (
                     WITHDRAW_AND_DELETE,
-                    "Withdraw, disconnect them, and also delete their data at Codat",
+                    "Withdraw, and also disconnect them for good and delete their data at Codat",
                 ),
             ]
         cast(forms.ChoiceField, self.fields["choice"]).choices = choices

@@ -130,7 +130,9 @@ def connection_fates(
     now = now or timezone.now()
     histories = _histories(company)
     fates = []
-    for connection in Connection.objects.filter(company=company).current():
+    # Attempts never authorised hold nothing read for a product (and are not shown as
+    # connections), so they have no fate to tell.
+    for connection in Connection.objects.filter(company=company).current().shown_to_customer():
         connection_ended = (
             connection.status_changed_at
             if connection.status == Connection.Status.UNLINKED

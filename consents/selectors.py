@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 
 from codat.types import source_type_of
 from companies.models import Company
-from connections.models import Connection
+from connections.models import Connection, ConnectionEvent, DataSync
+from connections.selectors import FAILED_SYNC_STATES
 from consents.data_types import DataType, describe
 from consents.models import Consent, ConsentEvent, ConsentText, DeletionRecord, Product
 
@@ -85,6 +86,10 @@ def retention_promises() -> list[ConsentText]:
     return [text for text in texts if text is not None]
 
 
+def text_version(product: Product, version: int) -> ConsentText | None:
+    return ConsentText.objects.filter(product=product, version=version).first()
+
+
 def current_text(product: Product) -> ConsentText | None:
     """The wording customers agree to now; None until staff publish the product's first."""
     return ConsentText.objects.filter(product=product).order_by("-version").first()
@@ -95,18 +100,31 @@ class ProductStatus:
     NOT_STARTED = "not_started"
     WAITING = "waiting"
     LIVE = "live"
+    NEEDS_ATTENTION = "attention"
     WITHDRAWN = "withdrawn"
     LABELS = {
         NOT_STARTED: "Not started",
         WAITING: "Waiting for a connection",
         LIVE: "Live",
+        NEEDS_ATTENTION: "Needs attention",
         WITHDRAWN: "Withdrawn",
+    }
+    # For the Help page's glossary, beside the labels (see Connection.STATUS_MEANINGS).
+    MEANINGS = {
+        NOT_STARTED: "You haven't agreed to share anything with it.",
+        WAITING: "You've agreed; it starts once the kinds of data it needs are connected.",
+        LIVE: "It reads the data you agreed to, and nothing else.",
+        NEEDS_ATTENTION: "A connection it needs has expired or is paused, or some of its data "
+        "couldn't be fetched. Its page says what to do.",
+        WITHDRAWN: "You withdrew your consent: it reads nothing.",
     }
 
     product: Product
     consent: Consent | None
     state: str
     missing_source_types: list[str] = field(default_factory=list)
+    # Why it needs attention, in words, each with what to do about it.
+    problems: list[Problem] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -114,21 +132,96 @@ class ProductStatus:
 
     @property
     def badge(self) -> str:
-        return {self.LIVE: "linked", self.WAITING: "pending"}.get(self.state, "deleted")
+        return self.badge_for(self.state)
+
+    @classmethod
+    def badge_for(cls, state: str) -> str:
+        """The badge's style; the words come from LABELS."""
+        styles = {cls.LIVE: "linked", cls.WAITING: "pending", cls.NEEDS_ATTENTION: "deauthorized"}
+        return styles.get(state, "deleted")
 
     @property
     def is_active(self) -> bool:
         return self.consent is not None and self.consent.is_active
 
 
-def _status(product: Product, consent: Consent | None, linked: set[str]) -> ProductStatus:
+@dataclass(frozen=True)
+class Problem:
+    """Something stopping a product from getting fresh data, and the connection to fix."""
+
+    connection: Connection
+    what: str  # "Your access to Plaid has expired."
+    data_types: list[DataType] = field(default_factory=list)  # those that failed to sync
+
+
+@dataclass(frozen=True)
+class _CompanyConnections:
+    """What the product statuses need to know about a company's connections: two queries."""
+
+    current: list[Connection]
+    failed_syncs: list[DataSync]
+
+    @property
+    def linked_source_types(self) -> set[str]:
+        return {c.source_type for c in self.current if c.is_linked}
+
+
+def _company_connections(company: Company) -> _CompanyConnections:
+    current = list(Connection.objects.for_company(company).current().shown_to_customer())
+    failed = list(
+        DataSync.objects.filter(
+            connection__company=company,
+            connection__status=Connection.Status.LINKED,
+            status__in=FAILED_SYNC_STATES,
+        ).select_related("connection")
+    )
+    return _CompanyConnections(current=current, failed_syncs=failed)
+
+
+def _problems(product: Product, consent: Consent, known: _CompanyConnections) -> list[Problem]:
+    """The product's connections that have lost access, and the consented data types whose
+    last sync failed: while any is so, the product is not getting everything it should."""
+    problems = [
+        Problem(
+            connection=c,
+            what=(
+                f"Your access to {c.platform_name} has expired."
+                if c.status == Connection.Status.DEAUTHORIZED
+                else f"{c.platform_name} is paused."
+            ),
+        )
+        for c in known.current
+        if c.source_type in product.source_types
+        and c.status in (Connection.Status.DEAUTHORIZED, Connection.Status.UNLINKED)
+    ]
+    by_connection: dict[Connection, list[str]] = {}
+    for sync in known.failed_syncs:
+        if sync.data_type in consent.data_types and sync.data_type in product.all_data_types:
+            by_connection.setdefault(sync.connection, []).append(sync.data_type)
+    problems += [
+        Problem(
+            connection=connection,
+            what=f"Some data couldn't be fetched from {connection.platform_name}.",
+            data_types=describe(sorted(types)),
+        )
+        for connection, types in by_connection.items()
+    ]
+    return problems
+
+
+def _status(product: Product, consent: Consent | None, known: _CompanyConnections) -> ProductStatus:
     if consent is None:
         return ProductStatus(product, None, ProductStatus.NOT_STARTED)
     if not consent.is_active:
         return ProductStatus(product, consent, ProductStatus.WITHDRAWN)
+    linked = known.linked_source_types
     missing = [t for t in product.required_source_types if t not in linked]
-    state = ProductStatus.WAITING if missing else ProductStatus.LIVE
-    return ProductStatus(product, consent, state, missing)
+    problems = _problems(product, consent, known)
+    if problems:
+        state = ProductStatus.NEEDS_ATTENTION
+    else:
+        state = ProductStatus.WAITING if missing else ProductStatus.LIVE
+    return ProductStatus(product, consent, state, missing, problems)
 
 
 def linked_source_types(company: Company) -> set[str]:
@@ -141,20 +234,20 @@ def linked_source_types(company: Company) -> set[str]:
 
 
 def product_statuses(company: Company) -> list[ProductStatus]:
-    """Each active product and where this company stands with it: three queries in all."""
+    """Each active product and where this company stands with it: four queries in all."""
     consents = {
         c.product_id: c
         for c in Consent.objects.for_company(company).with_banking_clock().select_related("text")
     }
-    linked = linked_source_types(company)
-    return [_status(p, consents.get(p.pk), linked) for p in Product.objects.active()]
+    known = _company_connections(company)
+    return [_status(p, consents.get(p.pk), known) for p in Product.objects.active()]
 
 
 def product_status(company: Company, product: Product) -> ProductStatus:
     consent = (
         Consent.objects.for_company(company).with_banking_clock().filter(product=product).first()
     )
-    return _status(product, consent, linked_source_types(company))
+    return _status(product, consent, _company_connections(company))
 
 
 def source_types_still_needed(company: Company, product: Product) -> list[str]:
@@ -181,6 +274,12 @@ def products_using(company: Company, connection: Connection) -> list[ProductStat
     ]
 
 
+def data_types_for_product(status: ProductStatus, connection: Connection) -> list[DataType]:
+    """What the product's consent lets it read from this connection, in plain words."""
+    consented = status.consent.data_types if status.consent and status.consent.is_active else []
+    return describe([t for t in consented if source_type_of(t) == connection.source_type])
+
+
 @dataclass(frozen=True)
 class WithdrawImpact:
     stop_reading: list  # DataType: no other active consent reads it
@@ -202,7 +301,7 @@ def withdraw_impact(company: Company, product: Product) -> WithdrawImpact:
     still_needed_kinds = {source_type_of(t) for c in others for t in c.data_types}
     orphaned = [
         connection
-        for connection in Connection.objects.for_company(company).current()
+        for connection in Connection.objects.for_company(company).current().shown_to_customer()
         if connection.source_type in product.source_types
         and connection.source_type not in still_needed_kinds
     ]
@@ -211,6 +310,72 @@ def withdraw_impact(company: Company, product: Product) -> WithdrawImpact:
 
 def deletion_history(company: Company):
     return DeletionRecord.objects.filter(company=company).order_by("deleted_at")
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of a customer's history: a consent decision or a change in a connection's
+    access, in words, with what it covered."""
+
+    occurred_at: datetime
+    what: str  # "Granted", "Access expired" …
+    product: Product | None  # for a consent decision
+    connection: Connection | None  # for a connection event
+    actor: str  # who, in words; "" for the system or the provider
+    data_types: list[DataType]
+    text: ConsentText | None  # the wording agreed to, for a consent decision
+    event: ConsentEvent | ConnectionEvent
+
+    @property
+    def is_connection_event(self) -> bool:
+        return self.connection is not None
+
+
+def _consent_entry(event: ConsentEvent) -> HistoryEntry:
+    actor = event.actor.get_full_name() or event.actor.email if event.actor else ""
+    return HistoryEntry(
+        occurred_at=event.occurred_at,
+        what=event.get_action_display(),
+        product=event.product,
+        connection=None,
+        actor=actor,
+        data_types=describe(event.data_types),
+        text=event.text,
+        event=event,
+    )
+
+
+def _connection_entry(event: ConnectionEvent) -> HistoryEntry:
+    return HistoryEntry(
+        occurred_at=event.occurred_at,
+        what=event.get_kind_display(),
+        product=None,
+        connection=event.connection,
+        actor="",
+        data_types=[],
+        text=None,
+        event=event,
+    )
+
+
+def history(company: Company, product: Product | None = None) -> list[HistoryEntry]:
+    """Consent decisions and connection events, oldest first: the company's, or one product's
+    (its decisions, and the events of connections of the kinds it reads since it was first
+    agreed to). Two queries."""
+    events = consent_history(company)
+    if product is not None:
+        events = events.filter(product=product)
+    entries = [_consent_entry(e) for e in events]
+    connection_events = ConnectionEvent.objects.filter(company=company).select_related("connection")
+    if product is not None:
+        if not entries:
+            return []
+        connection_events = connection_events.filter(
+            connection__source_type__in=product.source_types,
+            occurred_at__gte=entries[0].occurred_at,
+        )
+    entries += [_connection_entry(e) for e in connection_events]
+    return sorted(entries, key=lambda entry: entry.occurred_at)
 
 
 def consent_history(company: Company):

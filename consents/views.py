@@ -13,13 +13,17 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
 from companies.selectors import current_company, signed_in_user
+from connections.models import Connection, ConnectionEvent
 from consents import retention, selectors, services
 from consents.closing import is_owner
 from consents.data_types import describe
 from consents.forms import GrantForm, WithdrawForm
-from consents.models import Consent, ConsentText, Product
+from consents.models import Consent, ConsentEvent, ConsentText, Product
 
 logger = logging.getLogger("consents")
+
+# Bumped when a key of the JSON receipt changes meaning or goes; adding a key does not.
+RECEIPT_SCHEMA_VERSION = 1
 
 # The wording a customer was shown is remembered server-side, per product (C3): what they
 # agree to is what we rendered, never what a form says.
@@ -130,6 +134,20 @@ def consent_review(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("consents:product", slug=slug)
 
 
+def _after_withdrawal_words(connection: Connection) -> str:
+    """What became of a connection the customer chose to let go with a withdrawal, in the
+    words its status shows on the connections page: "Paused" (access revoked at Codat, the
+    connection kept and can be authorised again) or "Disconnected" (deleted at Codat)."""
+    name = connection.platform_name
+    if connection.status == Connection.Status.UNLINKED:
+        return (
+            f"{name} is paused: we no longer have access to it, and Codat keeps what it had "
+            "already fetched. You can connect it again, or disconnect it for good, from "
+            "Your connections."
+        )
+    return f"{name} is disconnected: we no longer have access to it through Codat."
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def consent_withdraw(request: HttpRequest, slug: str) -> HttpResponse:
@@ -160,7 +178,7 @@ def consent_withdraw(request: HttpRequest, slug: str) -> HttpResponse:
             return redirect("consents:product", slug=slug)
         messages.success(request, f"{product.name} no longer uses your data, from this moment.")
         for connection in result.disconnected:
-            messages.success(request, f"{connection.platform_name} is disconnected.")
+            messages.success(request, _after_withdrawal_words(connection))
         for connection in result.failed:
             messages.warning(
                 request,
@@ -224,7 +242,7 @@ def my_consents(request: HttpRequest) -> HttpResponse:
         "consents/mine.html",
         {
             "statuses": selectors.product_statuses(company),
-            "events": selectors.consent_history(company),
+            "entries": selectors.history(company),
             "is_owner": is_owner(company=company, user=signed_in_user(request)),
             "deletions": selectors.deletion_history(company),
         },
@@ -233,35 +251,116 @@ def my_consents(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def consent_receipt(request: HttpRequest) -> HttpResponse:
-    """Every decision this business made, with the exact wording each time: a consent receipt
-    the customer can keep."""
+def consent_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """One consent: when it was agreed, to which wording, for which data, and everything that
+    happened to it and to the connections it reads from."""
     company = current_company(request)
-    events = list(selectors.consent_history(company))
-    texts = {e.text_id: e.text for e in events if e.text_id}
+    product = _product_or_404(slug)
+    status = selectors.product_status(company, product)
+    if status.consent is None:
+        return redirect("consents:product", slug=slug)
+    return render(
+        request,
+        "consents/consent.html",
+        {
+            "product": product,
+            "status": status,
+            "consent": status.consent,
+            "data_types": describe(status.consent.data_types),
+            "entries": selectors.history(company, product),
+        },
+    )
+
+
+@login_required
+@require_GET
+def wording(request: HttpRequest, slug: str, version: int) -> HttpResponse:
+    """A version of a product's consent wording, exactly as customers were shown it."""
+    product = get_object_or_404(Product, slug=slug)
+    text = selectors.text_version(product, version)
+    if text is None:
+        raise Http404("No such wording version")
+    return render(
+        request,
+        "consents/wording.html",
+        {"product": product, "text": text, "current": selectors.current_text(product)},
+    )
+
+
+def _receipt_consents(company) -> list[dict]:
+    return [
+        {
+            "product": s.product.slug,
+            "product_name": s.product.name,
+            "state": s.consent.state if s.consent else "not_started",
+            "status": s.label,
+            "granted_at": s.consent.granted_at.isoformat() if s.consent else None,
+            "withdrawn_at": (
+                s.consent.withdrawn_at.isoformat() if s.consent and s.consent.withdrawn_at else None
+            ),
+            "data_types": s.consent.data_types if s.consent else [],
+            "data_type_labels": [t.label for t in describe(s.consent.data_types)]
+            if s.consent
+            else [],
+            "text_version": s.consent.text.version if s.consent else None,
+            "text_sha256": s.consent.text.sha256 if s.consent else None,
+            "bank_data_until": (
+                s.consent.banking_expires_at.isoformat()
+                if s.consent and s.consent.is_active and s.consent.banking_expires_at
+                else None
+            ),
+        }
+        for s in selectors.product_statuses(company)
+    ]
+
+
+@login_required
+@require_GET
+def consent_receipt_page(request: HttpRequest) -> HttpResponse:
+    """The receipt as a page a person can read, print and keep."""
+    company = current_company(request)
+    entries = selectors.history(company)
+    texts = {e.text.pk: e.text for e in entries if e.text is not None}
+    return render(
+        request,
+        "consents/receipt.html",
+        {
+            "company": company,
+            "generated_at": timezone.now(),
+            "statuses": selectors.product_statuses(company),
+            "entries": entries,
+            "texts": sorted(texts.values(), key=lambda t: (t.product.name, t.version)),
+        },
+    )
+
+
+@login_required
+@require_GET
+def consent_receipt(request: HttpRequest) -> HttpResponse:
+    """Every decision this business made, with the exact wording each time, and every change
+    in its connections' access: a consent receipt the customer can keep. The keys are stable
+    and documented in docs/receipt.md."""
+    company = current_company(request)
+    entries = selectors.history(company)
+    events = [e.event for e in entries if isinstance(e.event, ConsentEvent)]
+    connection_events = [e.event for e in entries if isinstance(e.event, ConnectionEvent)]
+    texts = {e.text.pk: e.text for e in events if e.text is not None}
     receipt = {
+        "schema_version": RECEIPT_SCHEMA_VERSION,
         "company": {"id": str(company.id), "name": company.name},
         "generated_at": timezone.now().isoformat(),
         "processor": "Codat Ltd (reads the data on our behalf)",
-        "consents": [
-            {
-                "product": s.product.slug,
-                "product_name": s.product.name,
-                "state": s.consent.state if s.consent else "not_started",
-                "data_types": s.consent.data_types if s.consent else [],
-                "text_version": s.consent.text.version if s.consent else None,
-                "text_sha256": s.consent.text.sha256 if s.consent else None,
-            }
-            for s in selectors.product_statuses(company)
-        ],
+        "consents": _receipt_consents(company),
         "history": [
             {
                 "id": str(e.id),
                 "action": e.action,
+                "action_label": e.get_action_display(),
                 "product": e.product.slug,
                 "occurred_at": e.occurred_at.isoformat(),
                 "actor": e.actor.email if e.actor else None,
                 "data_types": e.data_types,
+                "data_type_labels": [t.label for t in describe(e.data_types)],
                 "text_version": e.text.version if e.text else None,
                 "text_sha256": e.text_sha256,
                 "method": e.method,
@@ -269,9 +368,20 @@ def consent_receipt(request: HttpRequest) -> HttpResponse:
             }
             for e in events
         ],
+        "connection_history": [
+            {
+                "id": str(e.id),
+                "event": e.kind,
+                "event_label": e.get_kind_display(),
+                "platform": e.connection.platform_name,
+                "kind_of_data": e.connection.source_type,
+                "occurred_at": e.occurred_at.isoformat(),
+            }
+            for e in connection_events
+        ],
         "texts": [
             {
-                "product": t.product.slug if t else None,
+                "product": t.product.slug,
                 "version": t.version,
                 "sha256": t.sha256,
                 "published_at": t.published_at.isoformat(),

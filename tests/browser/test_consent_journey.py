@@ -314,15 +314,18 @@ def test_withdrawing_lending_explains_what_stops_and_keeps_a_receipt(page: Page,
     lending_row = page.get_by_role("row").filter(has=page.get_by_role("link", name="Lending"))
     expect(lending_row.locator(".badge")).to_have_text("Withdrawn")
     history = page.locator("ol.history > li")
-    expect(history).to_have_text(
+    expect(history.filter(has_text="Lending:")).to_have_text(
         [
-            re.compile(rf"— Lending: Granted by {NAME} \(wording version 1\)$"),
+            re.compile(rf"— Lending: Granted by {NAME}, wording version 1\. Data: invoices, .+$"),
             re.compile(rf"— Lending: Withdrawn by {NAME}"),
         ]
     )
+    # The connections' own events are in the same history.
+    expect(history.filter(has_text="(accounting): Connected")).to_have_count(1)
+    expect(history.filter(has_text="(banking): Connected")).to_have_count(1)
 
     with page.expect_download() as download_info:
-        page.get_by_role("link", name="Download your consent receipt (JSON)").click()
+        page.get_by_role("link", name="JSON", exact=True).click()
     download = download_info.value
     assert download.suggested_filename == "consent-receipt.json"
     receipt = json.loads(download.path().read_text(encoding="utf-8"))

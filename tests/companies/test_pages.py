@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -19,14 +21,23 @@ def test_a_visitor_sees_what_the_portal_is_and_how_to_sign_up_or_log_in(client):
     assert "/connections/new/" not in response.text
 
 
-def test_the_owner_is_greeted_with_their_business_and_asked_to_connect_data(owner_client):
+def test_the_owner_is_greeted_with_their_business_and_asked_to_choose_a_product_first(
+    owner_client,
+):
     response = owner_client.get("/")
 
     assert "Hello, Olive Owner" in response.text
     assert "Acme Ltd" in response.text
-    assert "Connect your data" in response.text
+    assert "Connect your software or bank" in response.text
     assert 'href="/connections/new/"' in response.text
     assert 'href="/connections/"' in response.text
+    # Choosing a product comes first; connecting is offered after, and not as the main action.
+    main = response.text.split('<main id="main"')[1]
+    first_button = re.search(r'<a class="button[^"]*"[^>]*href="([^"]+)"', main)
+    assert first_button.group(1) == "/products/business-insights/"
+    assert main.index("Your products") < main.index("Connect your software or bank")
+    assert "nothing is read until you agree" in main
+    assert "Connect your data" not in main
 
 
 def test_the_owner_sees_only_their_own_business_name(owner_client, outsider):

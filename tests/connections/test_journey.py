@@ -159,7 +159,7 @@ def test_a_second_accounting_package_is_refused_while_one_is_linked(client):
 
     response = client.post("/connect/qhyg/", follow=True)
 
-    assert "Xero is already connected as your accounting package" in response.content.decode()
+    assert "Xero is already connected as your accounting software" in response.content.decode()
     assert Connection.objects.count() == 1
 
 

@@ -34,7 +34,11 @@ def xero(acme):
 
 def test_the_list_shows_each_connection_in_words(owner_client, acme):
     make_connection(acme)
-    make_connection(acme, status="PendingAuth", key="suuo", name="Plaid", source="Banking")
+    waiting = make_connection(
+        acme, status="PendingAuth", key="suuo", name="Plaid", source="Banking"
+    )
+    # Authorised once, now waiting again: a real connection (a first attempt is not listed).
+    Connection.objects.filter(pk=waiting.pk).update(authorised_at=timezone.now())
     make_connection(acme, status="Deleted", key="fztf", name="Shopify", source="Commerce")
 
     page = owner_client.get("/connections/").content.decode()
@@ -42,7 +46,7 @@ def test_the_list_shows_each_connection_in_words(owner_client, acme):
     assert "Xero" in page and "Connected" in page
     assert "Plaid" in page and "Waiting for you to authorise" in page
     assert "Banking" in page
-    assert "Connect another package" in page
+    assert "Connect your software or bank" in page
     # A deleted connection stays in the history, without a disconnect button.
     history = page.split("<h2>Disconnected</h2>")[1]
     assert "Shopify" in history

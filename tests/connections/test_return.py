@@ -252,7 +252,7 @@ def test_cancelling_at_codat_offers_to_connect_again(owner_client, pending, stat
     assert pending.status == Connection.Status.PENDING_AUTH
 
 
-def test_an_error_at_the_platform_names_it_and_escapes_the_message(
+def test_an_error_at_the_platform_names_it_and_keeps_codats_words_for_staff(
     owner_client, pending, state, codat_says
 ):
     codat_says("PendingAuth")
@@ -265,7 +265,11 @@ def test_an_error_at_the_platform_names_it_and_escapes_the_message(
     page = response.content.decode()
     assert "Something went wrong at Xero" in page
     assert "<script>alert(1)</script>" not in page
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    # Codat's raw words are for staff (kept on the attempt), not shown to the customer.
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" not in page
+    attempt = LinkAttempt.objects.get()
+    assert attempt.error_message == "<script>alert(1)</script>"
+    assert f"quote reference <code>{attempt.id}</code>" in page
 
 
 def test_not_supported_suggests_alternatives_of_the_same_kind(

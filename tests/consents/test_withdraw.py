@@ -127,7 +127,15 @@ def test_withdrawing_the_last_product_can_unlink_its_connections(
     assert json.loads(unlink.calls.last.request.content) == {"status": "Unlinked"}
     xero.refresh_from_db()
     assert xero.status == Connection.Status.UNLINKED
-    assert "Xero is disconnected" in owner_client.get(response["Location"]).content.decode()
+    # What the message says is what the connections page then shows: paused, not gone.
+    assert (
+        "Xero is paused: we no longer have access to it"
+        in owner_client.get(response["Location"]).content.decode()
+    )
+    assert "is disconnected" not in owner_client.get(response["Location"]).content.decode()
+    listing = owner_client.get("/connections/").content.decode()
+    current = listing.split("<h2>Disconnected</h2>")[0]
+    assert "Xero" in current and ">Paused<" in current
 
 
 def test_withdrawing_with_delete_deletes_the_connection_at_codat(
@@ -141,11 +149,15 @@ def test_withdrawing_with_delete_deletes_the_connection_at_codat(
     ).respond(200)
 
     with django_capture_on_commit_callbacks(execute=True):
-        withdraw(owner_client, "business-insights", "delete")
+        response = withdraw(owner_client, "business-insights", "delete")
 
     assert delete.call_count == 1
     xero.refresh_from_db()
     assert xero.status == Connection.Status.DELETED
+    assert "Xero is disconnected" in owner_client.get(response["Location"]).content.decode()
+    listing = owner_client.get("/connections/").content.decode()
+    assert "Xero" in listing.split("<h2>Disconnected</h2>")[1]
+    assert "You haven't connected anything yet." in listing
 
 
 def test_codat_down_while_disconnecting_still_withdraws(

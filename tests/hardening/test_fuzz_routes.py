@@ -143,6 +143,7 @@ def _build_world() -> World:
             "attempt_id": str(attempt.id),
             "platform_key": "gbol",
             "slug": lending.slug,
+            "version": "1",
             "uidb64": "MQ",
             "token": "set-password",
             # The admin's own: a user's password page, the "view on site" redirect, app pages.

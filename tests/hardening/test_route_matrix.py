@@ -138,6 +138,7 @@ def test_naming_another_company_in_a_post_writes_nothing_there(
 _PLACEHOLDERS = {
     "<str:platform_key>": "gbol",
     "<slug:slug>": "lending",
+    "<int:version>": "1",
     "<uidb64>": "MQ",
     "<token>": "set-password",
 }
