@@ -20,6 +20,9 @@ are stable; a new kind of record gets a new key, and no key changes meaning. The
                       (receipts and other mail are sent but not recorded one by one)
     webhook_events    every Codat webhook stored for the company, with its body
     codat_deletions   deletions of the company at Codat, pending or done
+    connection_events changes in each connection's access: linked, expired, paused, …
+    scheduled_deletions  deletions at Codat that retention calls for, with their dates
+    deletion_records  what was deleted at Codat, when and why (evidence)
 """
 
 from __future__ import annotations
@@ -34,8 +37,23 @@ from django.utils import timezone
 
 from companies.models import Company, Membership
 from companies.scoping import scope_only
-from connections.models import CodatCompanyDeletion, Connection, DataSync, LinkAttempt, WebhookEvent
-from consents.models import CodatSyncState, Consent, ConsentEvent, ConsentReminder, ConsentText
+from connections.models import (
+    CodatCompanyDeletion,
+    Connection,
+    ConnectionEvent,
+    DataSync,
+    LinkAttempt,
+    WebhookEvent,
+)
+from consents.models import (
+    CodatSyncState,
+    Consent,
+    ConsentEvent,
+    ConsentReminder,
+    ConsentText,
+    DeletionRecord,
+    ScheduledDeletion,
+)
 
 FORMAT = "consent-portal/subject-access/1"
 CHUNK = 500
@@ -205,6 +223,9 @@ def _emails_sent(company: Company) -> Iterator[dict]:
     notified = Connection.objects.filter(company=company, access_lost_notified_at__isnull=False)
     for c in notified.order_by("access_lost_notified_at"):
         yield _row(kind="access_lost", connection_id=c.id, sent_at=c.access_lost_notified_at)
+    told = ScheduledDeletion.objects.filter(company=company, notified_at__isnull=False)
+    for d in told.order_by("notified_at"):
+        yield _row(kind="data_deleted", connection_id=d.connection_id, sent_at=d.notified_at)
 
 
 def _body(raw: bytes) -> Any:
@@ -239,6 +260,46 @@ def _codat_deletions(company: Company) -> Iterator[dict]:
             next_attempt_at=d.next_attempt_at,
             last_error=d.last_error,
             deleted_at=d.deleted_at,
+        )
+
+
+def _connection_events(company: Company) -> Iterator[dict]:
+    events = ConnectionEvent.objects.filter(company=company).order_by("occurred_at")
+    for e in events.iterator(CHUNK):
+        yield _row(connection_id=e.connection_id, kind=e.kind, occurred_at=e.occurred_at)
+
+
+def _scheduled_deletions(company: Company) -> Iterator[dict]:
+    for d in ScheduledDeletion.objects.filter(company=company).order_by("delete_after"):
+        yield _row(
+            target=d.target,
+            connection_id=d.connection_id,
+            codat_company_id=d.codat_company_id,
+            delete_after=d.delete_after,
+            reason=d.reason,
+            holds=d.holds,
+            scheduled_at=d.scheduled_at,
+            attempts=d.attempts,
+            last_error=d.last_error,
+            done_at=d.done_at,
+        )
+
+
+def _deletion_records(company: Company) -> Iterator[dict]:
+    records = DeletionRecord.objects.filter(company=company).order_by("deleted_at")
+    for r in records.iterator(CHUNK):
+        yield _row(
+            target=r.target,
+            connection_id=r.connection_id,
+            codat_company_id=r.codat_company_id,
+            codat_connection_id=r.codat_connection_id,
+            platform_name=r.platform_name,
+            cause=r.cause,
+            deleted_at=r.deleted_at,
+            promised_by=r.promised_by,
+            reason=r.reason,
+            holds=r.holds,
+            actor_id=r.actor_id,
         )
 
 
@@ -289,6 +350,9 @@ def _document(company: Company) -> Iterator[str]:
         ("emails_sent", _emails_sent),
         ("webhook_events", _webhook_events),
         ("codat_deletions", _codat_deletions),
+        ("connection_events", _connection_events),
+        ("scheduled_deletions", _scheduled_deletions),
+        ("deletion_records", _deletion_records),
     ]
     for index, (key, rows) in enumerate(sections):
         yield f"  {_dump(key)}: "

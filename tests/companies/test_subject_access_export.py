@@ -10,8 +10,14 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from connections.models import CodatCompanyDeletion, DataSync, LinkAttempt, WebhookEvent
-from consents.models import ConsentReminder
+from connections.models import (
+    CodatCompanyDeletion,
+    ConnectionEvent,
+    DataSync,
+    LinkAttempt,
+    WebhookEvent,
+)
+from consents.models import ConsentReminder, DeletionRecord, DeletionTarget, ScheduledDeletion
 from tests.consents.steps import granted
 from tests.fakes import link_xero
 
@@ -32,6 +38,9 @@ KEYS = {
     "emails_sent",
     "webhook_events",
     "codat_deletions",
+    "connection_events",
+    "scheduled_deletions",
+    "deletion_records",
 }
 
 
@@ -65,6 +74,24 @@ def everything(acme, owner, outsider, other_co):
     CodatCompanyDeletion.objects.create(
         company=acme, codat_company_id=acme.codat_company_id, reason="account_closed"
     )
+    ConnectionEvent.objects.create(company=acme, connection=xero, kind="linked")
+    ScheduledDeletion.objects.create(
+        company=acme,
+        target=DeletionTarget.CONNECTION,
+        connection=xero,
+        codat_company_id=acme.codat_company_id,
+        delete_after=timezone.now() + timedelta(days=30),
+        reason="Business insights: for 30 days",
+        notified_at=timezone.now(),
+    )
+    DeletionRecord.objects.create(
+        company=acme,
+        target=DeletionTarget.CONNECTION,
+        codat_company_id=acme.codat_company_id,
+        platform_name="Sage",
+        cause=DeletionRecord.Cause.CUSTOMER,
+        reason="Disconnected by the customer",
+    )
     granted(other_co, "lending")
     link_xero(other_co)
     WebhookEvent.objects.create(webhook_id="msg_other_1", body=b"not json", company=other_co)
@@ -89,14 +116,20 @@ def test_the_export_holds_every_kind_of_record_of_the_company_and_nothing_else(
     assert set(document) == KEYS
     assert document["format"] == "consent-portal/subject-access/1"
     assert document["company"]["name"] == "Acme Ltd"
-    for key in KEYS - {"format", "generated_at", "company", "codat_sync_state"}:
+    for key in KEYS - {"format", "generated_at", "company", "codat_sync_state", "emails_sent"}:
         assert len(document[key]) == 1, key
     assert document["codat_sync_state"]["pending"] is True
     assert document["members"][0]["email"] == "owner@acme.example"
     assert document["consent_events"][0]["action"] == "grant"
     assert document["webhook_events"][0]["body"] == {"payload": {"dataType": "invoices"}}
-    assert document["emails_sent"][0]["kind"] == "banking_reminder_7d"
+    assert [sent["kind"] for sent in document["emails_sent"]] == [
+        "banking_reminder_7d",
+        "data_deleted",
+    ]
     assert document["codat_deletions"][0]["reason"] == "account_closed"
+    assert document["connection_events"][0]["kind"] == "linked"
+    assert document["scheduled_deletions"][0]["reason"] == "Business insights: for 30 days"
+    assert document["deletion_records"][0]["cause"] == "customer"
     text = b"".join(chunks).decode()
     assert "outsider@other.example" not in text and "msg_other_1" not in text
 
