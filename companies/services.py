@@ -282,9 +282,13 @@ def company_erase(*, company: Company, now) -> ErasedCompany:
     return erased
 
 
-def codat_company_delete(*, company: Company, client: CodatClient) -> None:
+def codat_company_delete_and_forget(*, company: Company, client: CodatClient) -> None:
     """DELETE the company at Codat (its connections and all its data go with it) and forget
-    its id, so that sharing again starts a fresh Codat company. A 404 means already gone."""
+    its id, so that sharing again starts a fresh Codat company. A 404 means already gone.
+
+    For retention, whose scheduled deletion is its own record and retry. Closing an account
+    records a CodatCompanyDeletion instead (connections.services.codat_company_delete), which
+    is retried with backoff until Codat confirms."""
     codat_id = company.codat_company_id
     if codat_id is None:
         return

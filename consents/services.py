@@ -31,7 +31,7 @@ from companies.codat_client import get_client
 from companies.models import Company
 from companies.requests import client_ip
 from companies.selectors import member_emails
-from companies.services import codat_company_delete
+from companies.services import codat_company_delete_and_forget
 from connections.models import Connection, Integration
 from connections.services import (
     LinkStart,
@@ -791,7 +791,7 @@ def _scheduled_deletion_carry_out(*, row_id, client: CodatClient, now, run: Rete
                 left = client.list_all_connections(str(row.codat_company_id))
                 if left:
                     raise CodatRejected(f"Codat still holds {len(left)} connection(s)")
-                codat_company_delete(company=row.company, client=client)
+                codat_company_delete_and_forget(company=row.company, client=client)
                 # A later Codat company starts from nothing: its settings are sent afresh.
                 CodatSyncState.objects.filter(company=row.company).update(
                     pending=True, applied_data_types=[], next_attempt_at=None
