@@ -248,6 +248,8 @@ print(json.dumps(counts))
 """
 
 # Waits until nothing more is due: the outbox sent, every event processed, no task queued.
+# A delivery that failed during the run (a node stopping as it arrived) is retried by Codat
+# after 5 s, then 5 min, …: those retries are brought forward to now, not waited for.
 OUTSTANDING = """
 import json
 from datetime import timedelta
@@ -255,8 +257,14 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 from codat_sandbox.models import SandboxWebhookMessage
 from connections.models import WebhookEvent
-soon = timezone.now() + timedelta(minutes=5)
+now = timezone.now()
+soon = now + timedelta(minutes=5)
+retries = SandboxWebhookMessage.objects.filter(
+    delivered_at=None, failed_at=None, attempts__gt=0, due_at__gt=now, last_attempt_at__lt=now
+).exclude(due_at__lte=now + timedelta(seconds=5))
+brought_forward = retries.update(due_at=now)
 print(json.dumps({
+    "retries_brought_forward": brought_forward,
     "outbox": SandboxWebhookMessage.objects.filter(
         delivered_at=None, failed_at=None, due_at__lte=soon
     ).count(),
@@ -293,6 +301,9 @@ with scopes_disabled():
         "undelivered_due": addressed.filter(delivered_at=None, due_at__lte=later).count(),
         "undelivered_later": addressed.filter(delivered_at=None, due_at__gt=later).count(),
         "given_up": addressed.filter(failed_at__isnull=False).count(),
+        "failed_attempts": sum(
+            max(0, m.attempts - 1) for m in delivered.filter(attempts__gt=1).only("attempts")
+        ),
         "stored": len(stored),
         "stored_twice": sum(1 for n in stored_ids.values() if n > 1),
         "delivered_not_stored": len(delivered_ids - set(stored_ids)),
@@ -357,7 +368,8 @@ with scopes_disabled():
         if held != status:
             mismatched.append(f"{{codat_id}}: ours {{status}}, Codat {{held}}")
     unknown = [
-        str(c.pk) for c in SandboxConnection.objects.filter(company_id__in=ours_companies)
+        f"{{c.pk}} ({{c.status}} at Codat, created {{c.created:%H:%M:%S}})"
+        for c in SandboxConnection.objects.filter(company_id__in=ours_companies)
         if str(c.pk) not in ours
     ]
     result["connections"] = {{
@@ -461,7 +473,8 @@ def wait_settled(env: dict[str, str]) -> dict[str, int]:
     deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
     while True:
         left = json.loads(django_shell(env, OUTSTANDING).strip().splitlines()[-1])
-        if not any(left.values()) or time.monotonic() > deadline:
+        waiting = {key: n for key, n in left.items() if key != "retries_brought_forward"}
+        if not any(waiting.values()) or time.monotonic() > deadline:
             return left
         print(f"  settling: {left}", flush=True)
         time.sleep(5)
@@ -571,6 +584,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
             logs / "locust.log",
         )
         restarts: list[str] = []
+        load_before = os.getloadavg()
         with ExitStack() as stack:
             mails = stack.enter_context(smtp_sink(smtp_port, maildir))
             stack.enter_context(running([node_a, node_b, worker_1, worker_2, proxy]))
@@ -631,6 +645,11 @@ def run(args: argparse.Namespace, work: Path) -> int:
     rows, status_counts = read_locust(prefix, statuses)
     five_xx = print_figures(rows, status_counts, load_seconds)
     print()
+    load_after = os.getloadavg()
+    print(
+        f"machine: {os.cpu_count()} CPU(s); load average {load_before[0]:.1f} before, "
+        f"{load_after[0]:.1f} after (1 min), other sessions included"
+    )
     print(f"restarts: {'; '.join(restarts) or 'none'}")
     for line in proxy_lines:
         print(line)
@@ -657,6 +676,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
             "nothing left undelivered",
             hooks["undelivered_due"] == 0 and hooks["given_up"] == 0,
             f"{hooks['undelivered_due']} undelivered, {hooks['given_up']} given up, "
+            f"{hooks['failed_attempts']} failed attempts retried, "
             f"{hooks['undelivered_later']} reads due later",
         ),
         (
