@@ -12,7 +12,7 @@ restarted never has a half-used connection of ours. It understands only what the
 bodies with a Content-Length, no chunked uploads, no upgrades.
 
     python bench/cluster_proxy.py --listen 127.0.0.1:8800 --backend 127.0.0.1:8801 \
-        --backend 127.0.0.1:8802 --drain-dir /tmp/drain
+        --backend 127.0.0.1:8802 --drain-dir drain/
 
 A rolling restart takes a node out of the rotation first, as with a real load balancer:
 while a file named after it (`host:port`) exists in --drain-dir, it gets no new requests, and
