@@ -12,11 +12,14 @@ What it starts, all on 127.0.0.1 and all thrown away afterwards:
 - an SMTP sink that keeps each mail in a folder per recipient, so customers can open their
   sign-up link: the app sends real mail over SMTP, as in production;
 - production settings: DEBUG off, random secret key, random webhook secret; the Codat sandbox
-  on as in a demo deployment (CODAT_SANDBOX=true, its own long key). The app reaches the
-  sandbox over HTTP through the proxy and the sandbox sends its webhooks the same way, so API
-  calls, webhooks, Link returns and drains land on any node;
+  on as in a demo deployment (CODAT_SANDBOX=true, its own long key);
+- Codat: the same code in a third gunicorn, which the app reaches over HTTP
+  (CODAT_BASE_URL), as it would reach Codat; it is never restarted. The sandbox's Link pages
+  are on the site (through the proxy), and its webhooks come through the proxy too, so
+  webhooks, Link returns and drains land on either node;
 - the sandbox's misbehaviour (`Codat`): every webhook it delivered is sent again one to three
-  times (same id: duplicates), messages waiting to go out swap places (reordering), the outbox
+  times (same id: duplicates), and about 15 a second more copies of earlier ones (the
+  storm), messages waiting to go out swap places (reordering), the outbox
   is held now and then so bursts build up, and now and then a linked connection is expired;
 - Locust (bench/cluster_locustfile.py), headless: customers sign up, agree to a product,
   connect through the sandbox's Link page, watch progress and mostly withdraw.
@@ -91,6 +94,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (4)")
     parser.add_argument(
         "--max-replays", type=int, default=3, help="duplicates per delivered webhook, 1..N (3)"
+    )
+    parser.add_argument(
+        "--storm",
+        type=int,
+        default=15,
+        help="further copies of earlier webhooks, picked at random, sent each second (15)",
     )
     parser.add_argument("--no-restarts", action="store_true", help="restart nothing mid-run")
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
@@ -202,7 +211,7 @@ from django.db import close_old_connections
 from django.utils import timezone
 from codat_sandbox import services, webhooks
 from codat_sandbox.models import SandboxConnection, SandboxWebhookMessage
-stop, max_replays = {stop!r}, {max_replays}
+stop, max_replays, storm = {stop!r}, {max_replays}, {storm}
 rng = random.Random(13)
 counts = dict(duplicates=0, reorders=0, holds=0, expired=0)
 replayed = set()
@@ -217,6 +226,11 @@ while not os.path.exists(stop):
         replayed.add(message.pk)
         for _ in range(rng.randint(1, max_replays)):
             webhooks.replay(message)
+            counts["duplicates"] += 1
+    # The storm: more copies of messages delivered earlier, picked at random.
+    if replayed:
+        for pk in rng.sample(sorted(replayed), min(storm, len(replayed))):
+            webhooks.replay(SandboxWebhookMessage.objects.get(pk=pk))
             counts["duplicates"] += 1
     # Reordering: messages waiting to go out swap places in pairs.
     soon = timezone.now() + timedelta(seconds=5)
@@ -552,7 +566,9 @@ def run(args: argparse.Namespace, work: Path) -> int:
             port=proxy_port,
         )
         stop_chaos = work / "stop-chaos"
-        chaos_code = CHAOS.format(stop=str(stop_chaos), max_replays=args.max_replays)
+        chaos_code = CHAOS.format(
+            stop=str(stop_chaos), max_replays=args.max_replays, storm=args.storm
+        )
         chaos = Service(
             "codat-chaos",
             [sys.executable, "manage.py", "shell", "--no-imports", "-c", chaos_code],
