@@ -87,9 +87,9 @@ def parse_args() -> argparse.Namespace:
         description="Two web nodes, two workers, PostgreSQL and Redis under Locust, with "
         "restarts and a webhook storm; proves nothing was lost."
     )
-    parser.add_argument("--users", type=int, default=12, help="concurrent Locust customers (12)")
+    parser.add_argument("--users", type=int, default=8, help="concurrent Locust customers (8)")
     parser.add_argument("--spawn-rate", type=float, default=2.0, help="users started per s (2)")
-    parser.add_argument("--duration", type=int, default=100, help="seconds of load (100)")
+    parser.add_argument("--duration", type=int, default=120, help="seconds of load (120)")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers per node (2)")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (4)")
     parser.add_argument(
@@ -676,6 +676,12 @@ def run(args: argparse.Namespace, work: Path) -> int:
     print(
         f"machine: {os.cpu_count()} CPU(s); load average {load_before[0]:.1f} before, "
         f"{load_after[0]:.1f} after (1 min), other sessions included"
+    )
+    journeys = sum(int(row["Request Count"]) for row in rows if row["Name"] == "/accounts/logout/")
+    print(
+        f"throughput: {float(next(r for r in rows if r['Name'] == 'Aggregated')['Requests/s']):.1f}"
+        f" customer requests/s; {journeys} journeys finished; "
+        f"{proof['webhooks']['deliveries'] / load_seconds:.1f} webhook deliveries/s"
     )
     print(f"restarts: {'; '.join(restarts) or 'none'}")
     for line in proxy_lines:

@@ -178,7 +178,7 @@ class _Seeder:
     def insert(self, model: type[models.Model], rows: Iterable[models.Model]) -> int:
         count = 0
         for batch in chunks(rows, self.batch):
-            model._default_manager.bulk_create(batch)  # type: ignore[attr-defined]
+            model._default_manager.bulk_create(batch)
             count += len(batch)
         self.out.write(f"  {model._meta.verbose_name_plural}: {count}")
         return count
@@ -218,7 +218,7 @@ class _Seeder:
             plan.append((company, Membership.Role.OWNER))
             if index % 5 == 0:
                 plan.append((company, Membership.Role.MEMBER))
-        for number, (company, role) in enumerate(plan, start=1):
+        for number, (company, _role) in enumerate(plan, start=1):
             email = f"scale-{number:05d}@{EMAIL_DOMAIN}"
             users.append(
                 User(
@@ -278,8 +278,8 @@ class _Seeder:
                 )
             )
         self.insert(Connection, rows)
-        data_types = {
-            kind: sorted(
+        data_types: dict[str, list[str]] = {
+            str(kind): sorted(
                 {t for p in self.products for t in p.all_data_types if source_type_of(t) == kind}
             )
             for kind in kinds
@@ -292,7 +292,7 @@ class _Seeder:
                     data_type=data_type,
                     status=DataSync.Status.COMPLETE,
                     records_modified=True,
-                    last_event_at=connection.last_sync,
+                    last_event_at=connection.last_sync or self.now,
                     last_success_at=connection.last_sync,
                 )
                 for connection in rows
@@ -332,9 +332,8 @@ class _Seeder:
                 if previous == ConsentEvent.Action.WITHDRAW:
                     actions.append(ConsentEvent.Action.GRANT)
                 else:
-                    actions.append(
-                        self.rng.choice([ConsentEvent.Action.RECONFIRM, ConsentEvent.Action.WITHDRAW])
-                    )
+                    later = [ConsentEvent.Action.RECONFIRM, ConsentEvent.Action.WITHDRAW]
+                    actions.append(self.rng.choice(later))
             start = self.now - HISTORY * (0.5 + self.rng.random() / 2)
             step = (self.now - start) / (count + 1)
             moments = [start + step * n for n in range(count)]
