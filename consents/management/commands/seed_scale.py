@@ -9,6 +9,7 @@ nothing behind. It refuses to run on a database that already holds its customers
 end in @scale.example), so running it twice is an error, not a double.
 
 What it writes looks like what customers leave behind:
+- the platforms it uses in our copy of Codat's catalogue (Integration), when missing;
 - per company an owner (and every fifth company a second member), all with one password
   (`--password`, hashed once) so a seeded customer can log in to look around;
 - connections spread over the catalogue's platforms, mostly Linked, some waiting, expired or
@@ -204,10 +205,17 @@ class _Seeder:
         self.seed_sync_states(consent_rows)
 
     def ensure_integrations(self) -> None:
+        """The platforms the connections name, in our copy of the catalogue if missing, dated
+        old enough that the picker refreshes the whole catalogue from Codat when first shown."""
         for kind, platforms in PLATFORMS.items():
             for key, name in platforms:
                 Integration.objects.get_or_create(
-                    key=key, defaults={"name": name, "source_type": kind}
+                    key=key,
+                    defaults={
+                        "name": name,
+                        "source_type": kind,
+                        "refreshed_at": self.now - HISTORY,
+                    },
                 )
 
     def seed_members(self, companies: list[Company]) -> dict[uuid.UUID, models.Model]:
