@@ -17,15 +17,16 @@ What it starts, all on 127.0.0.1 and all thrown away afterwards:
   (CODAT_BASE_URL), as it would reach Codat; it is never restarted. The sandbox's Link pages
   are on the site (through the proxy), and its webhooks come through the proxy too, so
   webhooks, Link returns and drains land on either node;
-- the sandbox's misbehaviour (`Codat`): every webhook it delivered is sent again one to three
-  times (same id: duplicates), and about 15 a second more copies of earlier ones (the
-  storm), messages waiting to go out swap places (reordering), the outbox
-  is held now and then so bursts build up, and now and then a linked connection is expired;
+- the sandbox misbehaving, from a Django shell: every webhook it delivered is sent again one
+  to three times (the same id: duplicates) and about 15 a second more copies of earlier ones
+  go out (the storm), messages waiting to go out swap places (reordering), the outbox is held
+  now and then so bursts build up, and now and then a linked connection expires;
 - Locust (bench/cluster_locustfile.py), headless: customers sign up, agree to a product,
   connect through the sandbox's Link page, watch progress and mostly withdraw.
 
-Mid-run it restarts web node A, then one worker, then web node B (SIGTERM, gunicorn's graceful
-stop, then a new one). Afterwards it waits until everything due has been delivered and
+Mid-run it restarts web node A, then one worker, then web node B, as a rolling deploy does: a
+node leaves the proxy's rotation, is stopped with SIGTERM (gunicorn finishes what it holds),
+started again and rejoins. Afterwards it waits until everything due has been delivered and
 processed, and proves:
 
 1. every webhook the sandbox delivered is stored exactly once, and processed exactly once;
@@ -36,7 +37,7 @@ processed, and proves:
    Codat has for our companies is one we know.
 
 It prints p50/p95/p99 per endpoint, throughput, errors by status, and the proof; it exits 1 if
-any request got a 5xx or the proof fails.
+any request got a 5xx or the proof fails, 2 if it could not set up.
 
     .venv/bin/python bench/cluster.py --help
 """
@@ -409,7 +410,7 @@ def read_locust(prefix: Path, statuses_path: Path) -> tuple[list[dict[str, str]]
     return rows, statuses
 
 
-def print_figures(rows: list[dict[str, str]], statuses: dict, duration: float) -> int:
+def print_figures(rows: list[dict[str, str]], statuses: dict) -> int:
     """The per-endpoint table; returns the number of 5xx answers."""
     header = (
         f"{'endpoint':<46}{'reqs':>7}{'fails':>6}{'p50':>7}{'p95':>7}{'p99':>7}{'max':>7}"
@@ -666,11 +667,14 @@ def run(args: argparse.Namespace, work: Path) -> int:
     print()
     print("=" * 78)
     print("Multi-node run: 2 web nodes behind a round-robin proxy, 2 db_workers, PostgreSQL,")
-    print(f"Redis; {args.users} Locust customers for {args.duration} s ({load_seconds:.0f} s with")
-    print("the last journeys finishing)")
+    print("Redis, and Codat (the sandbox) in a process of its own")
+    print(
+        f"{args.users} Locust customers, {args.duration} s of load; the last journeys ended "
+        f"after {load_seconds:.0f} s"
+    )
     print("=" * 78)
     rows, status_counts = read_locust(prefix, statuses)
-    five_xx = print_figures(rows, status_counts, load_seconds)
+    five_xx = print_figures(rows, status_counts)
     print()
     load_after = os.getloadavg()
     print(
