@@ -23,6 +23,7 @@ import random
 import uuid
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from typing import Any
 
 MONTHS = 24
 
@@ -111,7 +112,7 @@ def books_for(company_id: uuid.UUID, *, today: date) -> Books:
     share_capital = 10_000
 
     starts = [_month_start(last, back) for back in range(MONTHS - 1, -1, -1)]
-    plans = []
+    plans: list[dict[str, Any]] = []
     for index, start in enumerate(starts):
         season = 1 + swing * math.cos(2 * math.pi * (start.month - peak_month) / 12)
         sales = round(base * (1 + growth) ** index * season * rng.uniform(0.95, 1.05))

@@ -131,6 +131,7 @@ INSTALLED_APPS = [
     "companies",
     "connections",
     "consents",
+    "insights",
 ]
 if CODAT_SANDBOX_ENABLED:
     INSTALLED_APPS.append("codat_sandbox")

@@ -11,7 +11,7 @@ from codat.types import source_type_of
 from companies.models import Company
 from connections.models import Connection
 from consents.data_types import DataType, describe
-from consents.models import Consent, ConsentEvent, ConsentText, Product
+from consents.models import Consent, ConsentEvent, ConsentText, DataUse, Product
 
 
 def allowed_data_types(company: Company) -> frozenset[str]:
@@ -221,3 +221,35 @@ def banking_consents_needing_reconfirmation(company: Company, *, within=None) ->
         .select_related("product")
         if c.banking_expires_at is not None and c.banking_expires_at <= horizon
     ]
+
+
+def product_data_types(company: Company, product: Product | str) -> frozenset[str]:
+    """The data types one product may read for this company: those its own active consent
+    covers, less bank data while the banking clock has lapsed. Another product's consent
+    never counts (P3): each read names its product (consents.data_use)."""
+    slug = product if isinstance(product, str) else product.slug
+    consent = (
+        Consent.objects.for_company(company)
+        .active()
+        .with_banking_clock()
+        .filter(product__slug=slug)
+        .first()
+    )
+    if consent is None:
+        return frozenset()
+    paused = consent.banking_data_types if consent.banking_lapsed() else []
+    return frozenset(t for t in consent.data_types if t not in paused)
+
+
+def product_data_types_for_codat_company(codat_company_id: str, product: str) -> frozenset[str]:
+    """The read gate as the Codat client sees it: keyed by Codat's company id (T4)."""
+    company = Company.objects.filter(codat_company_id=codat_company_id).first()
+    return product_data_types(company, product) if company else frozenset()
+
+
+def data_uses(company: Company, product: Product | None = None, *, limit: int | None = None):
+    """How the company's data was used, newest first; one product's, or every product's."""
+    uses = DataUse.objects.filter(company=company).select_related("product", "reader")
+    if product is not None:
+        uses = uses.filter(product=product)
+    return uses[:limit] if limit else uses

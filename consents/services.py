@@ -40,6 +40,7 @@ from connections.services import (
 )
 from consents import selectors
 from consents.data_types import describe
+from consents.data_use import cached_reads_forget
 from consents.models import (
     BANKING_CONSENT_PERIOD,
     CodatSyncState,
@@ -251,6 +252,8 @@ def consent_withdraw(
         )
         codat_sync_settings_changed(company=consent.company)
         transaction.on_commit(lambda: send_receipt(event=event))
+        # The copies of read data may no longer be used (P3); the gate refuses them anyway.
+        transaction.on_commit(lambda: cached_reads_forget(company=consent.company))
 
     result = WithdrawResult(consent=consent, event=event)
     if targets:

@@ -1,0 +1,54 @@
+"""A customer as the products find them: signed up, consented, connected through the sandbox,
+and Codat's first reads finished and announced by webhook."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from codat_sandbox.webhooks import deliver_due
+from tests.connections.test_journey import finish_at_codat, local, sign_up, start_link
+
+# The sandbox's first reads finish within a minute of linking (codat_sandbox.timeline).
+SYNCED = timedelta(minutes=2)
+
+
+def agree(client, slug: str, callbacks) -> None:
+    assert client.get(f"/products/{slug}/consent/").status_code == 200
+    with callbacks(execute=True):
+        response = client.post(f"/products/{slug}/consent/", {"agree": "on"})
+    assert response.status_code == 302
+
+
+def connect(client, key: str, callbacks) -> None:
+    with callbacks(execute=True):
+        back = finish_at_codat(client, start_link(client, key))
+        assert client.get(local(back)).status_code == 303
+
+
+def let_syncs_finish(clock, callbacks, after: timedelta = SYNCED) -> None:
+    """Move the clock past the sandbox's reads (it stays there for the rest of the test) and
+    deliver the webhooks announcing them."""
+    clock.move_to(timezone.now() + after, tick=False)
+    with callbacks(execute=True):
+        deliver_due()
+
+
+@pytest.fixture
+def customer(client, codat_account_set_up, django_capture_on_commit_callbacks):
+    """Signed in, consented to Business insights, accounting and bank connected, not synced."""
+    company = sign_up(client)
+    callbacks = django_capture_on_commit_callbacks
+    agree(client, "business-insights", callbacks)
+    connect(client, "mqjo", callbacks)
+    connect(client, "qhnd", callbacks)
+    company.refresh_from_db()
+    return company
+
+
+@pytest.fixture
+def synced(customer, time_machine, django_capture_on_commit_callbacks):
+    let_syncs_finish(time_machine, django_capture_on_commit_callbacks)
+    return customer
