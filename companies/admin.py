@@ -5,12 +5,14 @@ from typing import ClassVar
 from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
 
 from companies.admin_changelist import DateSafeChangeListMixin
 from companies.models import Company, Membership
 from connections.admin import CodatMirrorAdmin
 from connections.models import Connection
-from consents.models import Consent, ConsentEvent
+from consents.models import Consent, ConsentEvent, DataUse
 
 
 class ReadOnlyInline(admin.TabularInline):
@@ -79,6 +81,30 @@ class ConsentEventInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("product", "actor")
 
 
+class DataUseInline(ReadOnlyInline):
+    """The company's data-use log (P3) on its timeline: every gated read, refused ones too."""
+
+    model = DataUse
+    fk_name = "company"
+    fields: ClassVar[tuple[str, ...]] = (
+        "occurred_at",
+        "product",
+        "purpose",
+        "reader_kind",
+        "reader_name",
+        "outcome",
+        "data_types",
+        "refused_data_types",
+        "codat_calls",
+    )
+    readonly_fields = fields
+    ordering = ["-occurred_at"]
+    verbose_name_plural = "How the data was used"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DataUse]:
+        return super().get_queryset(request).select_related("product")
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
@@ -96,14 +122,20 @@ class CompanyAdmin(DateSafeChangeListMixin, CodatMirrorAdmin):
     # Not deletable here: it maps to a Codat company, which deleting our row would orphan.
     list_display = ["name", "codat_company_id", "created_at", "member_count"]
     search_fields = ["name", "codat_company_id", "memberships__user__email"]
-    readonly_fields = ["id", "codat_company_id", "created_at"]
-    fields = ["id", "name", "codat_company_id", "created_at"]
+    readonly_fields = ["id", "codat_company_id", "created_at", "lending_review"]
+    fields = ["id", "name", "codat_company_id", "created_at", "lending_review"]
     date_hierarchy = "created_at"
-    inlines = [MembershipInline, ConnectionInline, ConsentInline, ConsentEventInline]
+    inlines = [MembershipInline, ConnectionInline, ConsentInline, ConsentEventInline, DataUseInline]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Company]:
         # One query for the whole changelist, however many companies it shows.
         return super().get_queryset(request).annotate(_member_count=Count("memberships"))
+
+    @admin.display(description="Lending review")
+    def lending_review(self, company: Company) -> str:
+        # A link, not the figures: opening it reads the data, under the staff member's name.
+        url = reverse("insights:lending_review", args=[company.pk])
+        return format_html('<a href="{}">Open the Lending review (reads the data)</a>', url)
 
     @admin.display(description="members", ordering="_member_count")
     def member_count(self, company: Company) -> int:

@@ -89,10 +89,16 @@ class DataUseSession:
         if self._client is None:
             self._client = get_client(
                 budget=READ_BUDGET_SECONDS,
-                read_gate=selectors.product_data_types_for_codat_company,
+                read_gate=self._gate,
                 read_observer=self._heard,
             )
         return self._client
+
+    def _gate(self, codat_company_id: str, product: str) -> frozenset[str]:
+        # A read must name this session's product and company: the log says whose use it was.
+        if product != self.product.slug or codat_company_id != str(self.company.codat_company_id):
+            return frozenset()
+        return selectors.product_data_types_for_codat_company(codat_company_id, product)
 
     def _heard(self, read: DataRead) -> None:
         if read.outcome == DataRead.REFUSED:

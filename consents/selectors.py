@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.utils import timezone
 
@@ -253,3 +253,39 @@ def data_uses(company: Company, product: Product | None = None, *, limit: int | 
     if product is not None:
         uses = uses.filter(product=product)
     return uses[:limit] if limit else uses
+
+
+@dataclass(frozen=True)
+class UseEntry:
+    """One line of "How your data was used": a use of the data, or a decision that changed
+    what may be used (a grant or a withdrawal), so the customer sees when reading stopped."""
+
+    occurred_at: datetime
+    use: DataUse | None = None
+    decision: ConsentEvent | None = None
+
+
+@dataclass(frozen=True)
+class UseHistory:
+    product: Product
+    entries: list[UseEntry]
+    earlier: int  # uses older than the ones shown
+
+
+def data_use_history(company: Company, *, shown: int = 20) -> list[UseHistory]:
+    """Per product the company has decided on, its newest uses and decisions, newest first."""
+    histories = []
+    for status in product_statuses(company):
+        if status.consent is None:
+            continue
+        uses = list(data_uses(company, status.product, limit=shown + 1))
+        decisions = ConsentEvent.objects.filter(company=company, product=status.product)
+        entries = [UseEntry(u.occurred_at, use=u) for u in uses[:shown]] + [
+            UseEntry(d.occurred_at, decision=d) for d in decisions.select_related("actor")
+        ]
+        entries.sort(key=lambda e: e.occurred_at, reverse=True)
+        total = data_uses(company, status.product).count() if len(uses) > shown else len(uses)
+        histories.append(
+            UseHistory(product=status.product, entries=entries, earlier=total - len(uses[:shown]))
+        )
+    return histories
