@@ -12,9 +12,10 @@ import pytest
 from django.utils import timezone
 
 from codat_sandbox.books import books_for
+from connections.models import DataSync
 from consents.models import DataUse
 from tests.connections.test_journey import sign_up
-from tests.consents.steps import withdraw
+from tests.consents.steps import granted, withdraw
 
 pytestmark = pytest.mark.django_db
 
@@ -99,3 +100,32 @@ def test_signed_out_visitors_are_sent_to_log_in(client, db):
 
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
+
+
+def test_a_newer_sync_makes_the_next_view_read_codat_again(client, synced, time_machine):
+    client.get("/insights/")
+    time_machine.shift(60)
+    # What a read.completed webhook records for a finished refresh of the profit and loss.
+    DataSync.objects.filter(connection__company=synced, data_type="profitAndLoss").update(
+        last_success_at=timezone.now()
+    )
+
+    client.get("/insights/")
+
+    newest = DataUse.objects.filter(company=synced).first()
+    assert newest is not None
+    assert newest.codat_calls == 1  # the profit and loss only; the rest from our copy
+
+
+def test_after_withdrawal_our_copy_is_forgotten(
+    client, synced, time_machine, django_capture_on_commit_callbacks
+):
+    client.get("/insights/")
+    with django_capture_on_commit_callbacks(execute=True):
+        withdraw(client, "business-insights")
+    granted(synced, "business-insights")
+    time_machine.shift(60)
+
+    client.get("/insights/")
+
+    assert DataUse.objects.filter(company=synced).first().codat_calls >= 6
