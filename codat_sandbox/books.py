@@ -100,7 +100,7 @@ def books_for(company_id: uuid.UUID, *, today: date) -> Books:
     rng = random.Random(f"{company_id}:{last.isoformat()}")
     base = rng.randint(30_000, 120_000) * 100
     growth = rng.uniform(-0.005, 0.02)
-    swing = rng.uniform(0.1, 0.3)
+    swing = rng.uniform(0.15, 0.3)
     peak_month = rng.randint(1, 12)
     cost_ratio = rng.uniform(0.3, 0.5)
     wages = round(base * rng.uniform(0.25, 0.35))

@@ -16,6 +16,7 @@ from codat_sandbox.books import books_for
 from companies.models import Company
 from connections.models import Connection
 from tests.browser.steps import agree_to_share, connect, product_card, sign_up
+from tests.insights.conftest import pounds
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -73,10 +74,10 @@ def test_a_new_customer_sees_their_dashboard_then_withdraws(
     table = page.get_by_role("table", name="Revenue, costs and profit by month")
     last_row = table.get_by_role("row").last
     expect(last_row.get_by_role("rowheader")).to_have_text(f"{newest.start:%B %Y}")
-    expect(last_row.get_by_role("cell").first).to_have_text(f"£{newest.sales / 100:,.0f}")
-    expect(last_row.get_by_role("cell").last).to_have_text(f"£{newest.net_profit / 100:,.0f}")
+    expect(last_row.get_by_role("cell").first).to_have_text(pounds(newest.sales))
+    expect(last_row.get_by_role("cell").last).to_have_text(pounds(newest.net_profit))
     expect(page.get_by_text("Cash position")).to_be_visible()
-    expect(page.get_by_text(f"£{newest.cash / 100:,.0f}").first).to_be_visible()
+    expect(page.get_by_text(pounds(newest.cash)).first).to_be_visible()
     expect(page.get_by_text("Last updated")).to_be_visible()
 
     for width, height in ((1280, 900), (320, 800)):

@@ -4,6 +4,7 @@ and Codat's first reads finished and announced by webhook."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -52,3 +53,9 @@ def customer(client, codat_account_set_up, django_capture_on_commit_callbacks):
 def synced(customer, time_machine, django_capture_on_commit_callbacks):
     let_syncs_finish(time_machine, django_capture_on_commit_callbacks)
     return customer
+
+
+def pounds(pennies: int) -> str:
+    """An amount of the sandbox's books as the pages write it: whole pounds, the sign first."""
+    amount = Decimal(pennies) / 100
+    return f"{'-' if amount < 0 else ''}£{abs(amount):,.0f}"

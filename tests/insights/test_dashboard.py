@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from decimal import Decimal
 
 import pytest
 from django.utils import timezone
@@ -16,6 +15,7 @@ from connections.models import DataSync
 from consents.models import DataUse
 from tests.connections.test_journey import sign_up
 from tests.consents.steps import granted, withdraw
+from tests.insights.conftest import pounds
 
 pytestmark = pytest.mark.django_db
 
@@ -32,9 +32,9 @@ def test_a_live_synced_dashboard_shows_the_sandboxs_figures(client, synced):
     books = books_for(uuid.UUID(str(synced.codat_company_id)), today=timezone.localdate())
     newest = books.months[-1]
     # Revenue and profit of the newest month, and the cash the bank holds, to the pound.
-    assert f"£{Decimal(newest.sales) / 100:,.0f}" in page
-    assert f"£{Decimal(newest.net_profit) / 100:,.0f}" in page
-    assert f"£{Decimal(newest.cash) / 100:,.0f}" in page
+    assert pounds(newest.sales) in page
+    assert pounds(newest.net_profit) in page
+    assert pounds(newest.cash) in page
     assert page.count('<svg class="chart"') == 4
     assert page.count("<table>") == 3
     assert "Last updated" in page
