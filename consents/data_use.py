@@ -23,7 +23,6 @@ from typing import TypeVar
 
 from django.contrib.auth.models import User
 from django.core.cache import cache
-from django.db.models import Max
 
 from codat.client import CodatClient, DataRead
 from codat.errors import DataTypeNotConsented
@@ -66,13 +65,32 @@ class DataUseSession:
         self.codat_calls = 0
         self.recorded: DataUse | None = None  # the log row, once the session has ended
         self._client: CodatClient | None = None
+        self._allowed: frozenset[str] | None = None
+        self._newest_syncs: dict[tuple[str, str | None], str] | None = None
 
     # --- the gate -------------------------------------------------------------------------
 
     def allowed(self) -> frozenset[str]:
-        """What this product may read now; asked afresh each time, so a withdrawal made
-        meanwhile counts."""
-        return selectors.product_data_types(self.company, self.product)
+        """What this product may read: asked once per session, so one use (a page) sees one
+        consistent answer, as the client asks its gate once per call. Reads that reach Codat
+        ask the gate again, then."""
+        if self._allowed is None:
+            self._allowed = selectors.product_data_types(self.company, self.product)
+        return self._allowed
+
+    def newest_sync(self, data_type: str, connection_id: str | None) -> str:
+        """When Codat last finished fetching `data_type` (over one connection, or any), read
+        for every type at once, the first time a session asks."""
+        if self._newest_syncs is None:
+            self._newest_syncs = {}
+            rows = DataSync.objects.filter(
+                connection__company=self.company, last_success_at__isnull=False
+            ).values_list("data_type", "connection__codat_connection_id", "last_success_at")
+            for row_type, connection, finished in rows:
+                stamp = finished.isoformat() if finished else ""
+                for key in ((row_type, str(connection)), (row_type, None)):
+                    self._newest_syncs[key] = max(self._newest_syncs.get(key, ""), stamp)
+        return self._newest_syncs.get((data_type, connection_id), "none")
 
     def require(self, data_type: str) -> None:
         """Refuse, and log the refusal, unless the product's live consent covers `data_type`."""
@@ -184,14 +202,6 @@ def _version(company: Company) -> int:
     return cache.get(f"data-use:v:{company.pk}", 0)
 
 
-def _newest_sync(company: Company, data_type: str, connection_id: str | None) -> str:
-    syncs = DataSync.objects.filter(connection__company=company, data_type=data_type)
-    if connection_id is not None:
-        syncs = syncs.filter(connection__codat_connection_id=connection_id)
-    newest = syncs.aggregate(newest=Max("last_success_at"))["newest"]
-    return newest.isoformat() if newest else "none"
-
-
 def cached_read(
     session: DataUseSession,
     data_type: str,
@@ -213,7 +223,7 @@ def cached_read(
             data_type,
             connection_id or "-",
             key,
-            _newest_sync(company, data_type, connection_id),
+            session.newest_sync(data_type, connection_id),
         ]
     )
     found = cache.get(cache_key)
