@@ -13,10 +13,29 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
 from typing import Any, TypeVar, Unpack
 from urllib.parse import quote
 
-from codat.errors import DataTypeNotConsented
+from codat.errors import CodatError, DataTypeNotConsented
+from codat.financials import (
+    BalanceSheetPeriod,
+    BankAccount,
+    BankBalance,
+    BankTransaction,
+    CashFlowPeriod,
+    CompanyInfo,
+    FinancialReport,
+    ProfitAndLossPeriod,
+    parse_balance_sheet,
+    parse_bank_account,
+    parse_bank_balance,
+    parse_bank_transaction,
+    parse_cash_flow_statement,
+    parse_company_info,
+    parse_profit_and_loss,
+)
 from codat.http import BaseClient, ClientOptions
 from codat.parsing import (
     page_of,
@@ -55,6 +74,32 @@ T = TypeVar("T")
 # one in (companies.codat_client); without one, every data-type call is refused.
 DataTypeGate = Callable[[str], Collection[str]]
 
+# Maps a Codat company id and one of our products to the data types that product's own live
+# consent covers: reads of customer data are allowed per product, never by another product's
+# consent. The app hands one in (consents.data_use); without one, every read is refused.
+ReadGate = Callable[[str, str], Collection[str]]
+
+
+@dataclass(frozen=True)
+class DataRead:
+    """One read of customer data the gate decided on, told to the read observer.
+
+    `outcome` is READ (Codat answered), REFUSED (the gate said no; nothing was sent) or FAILED
+    (allowed, but Codat gave no data: an error, or nothing fetched yet)."""
+
+    READ = "read"
+    REFUSED = "refused"
+    FAILED = "failed"
+
+    company_id: str
+    product: str
+    data_type: str
+    outcome: str
+    detail: str = ""
+
+
+ReadObserver = Callable[[DataRead], None]
+
 # Page size used when following every page: Codat's documented default.
 ALL_PAGES_SIZE = 100
 
@@ -63,11 +108,19 @@ class CodatClient(BaseClient):
     """Talks to Codat's Platform API. Make a fresh one per unit of work."""
 
     def __init__(
-        self, *, data_type_gate: DataTypeGate | None = None, **options: Unpack[ClientOptions]
+        self,
+        *,
+        data_type_gate: DataTypeGate | None = None,
+        read_gate: ReadGate | None = None,
+        read_observer: ReadObserver | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
         super().__init__(**options)
         # None means no consent source is wired in; _require_consent then refuses every type.
         self._data_type_gate = data_type_gate
+        # The same for reads of the data itself, per product (_gated_read).
+        self._read_gate = read_gate
+        self._read_observer = read_observer
 
     # --- Companies -------------------------------------------------------------------------
 
@@ -253,6 +306,180 @@ class CodatClient(BaseClient):
             parse=page_of(parse_pull_operation),
         )
 
+    # --- Reading the data: each read names the product it is made for ----------------------
+
+    # Codat: get-accounting-company-info (GET /companies/{companyId}/data/info)
+    def get_company_info(self, company_id: str, *, product: str) -> CompanyInfo:
+        return self._gated_read(
+            company_id,
+            product=product,
+            data_type="company",
+            path=f"/companies/{_seg(company_id)}/data/info",
+            parse=parse_company_info,
+        )
+
+    # Codat: get-accounting-profit-and-loss
+    # (GET /companies/{companyId}/data/financials/profitAndLoss)
+    def get_profit_and_loss(
+        self,
+        company_id: str,
+        *,
+        product: str,
+        period_length: int,
+        periods_to_compare: int,
+        start_month: date | None = None,
+    ) -> FinancialReport[ProfitAndLossPeriod]:
+        return self._gated_read(
+            company_id,
+            product=product,
+            data_type="profitAndLoss",
+            path=f"/companies/{_seg(company_id)}/data/financials/profitAndLoss",
+            params=_period_params(period_length, periods_to_compare, start_month),
+            parse=parse_profit_and_loss,
+        )
+
+    # Codat: get-accounting-balance-sheet (GET /companies/{companyId}/data/financials/balanceSheet)
+    def get_balance_sheet(
+        self,
+        company_id: str,
+        *,
+        product: str,
+        period_length: int,
+        periods_to_compare: int,
+        start_month: date | None = None,
+    ) -> FinancialReport[BalanceSheetPeriod]:
+        return self._gated_read(
+            company_id,
+            product=product,
+            data_type="balanceSheet",
+            path=f"/companies/{_seg(company_id)}/data/financials/balanceSheet",
+            params=_period_params(period_length, periods_to_compare, start_month),
+            parse=parse_balance_sheet,
+        )
+
+    # Codat: get-accounting-cash-flow-statement
+    # (GET /companies/{companyId}/data/financials/cashFlowStatement)
+    def get_cash_flow_statement(
+        self,
+        company_id: str,
+        *,
+        product: str,
+        period_length: int,
+        periods_to_compare: int,
+        start_month: date | None = None,
+    ) -> FinancialReport[CashFlowPeriod]:
+        return self._gated_read(
+            company_id,
+            product=product,
+            data_type="cashFlowStatement",
+            path=f"/companies/{_seg(company_id)}/data/financials/cashFlowStatement",
+            params=_period_params(period_length, periods_to_compare, start_month),
+            parse=parse_cash_flow_statement,
+        )
+
+    # Codat: list-banking-accounts
+    # (GET /companies/{companyId}/connections/{connectionId}/data/banking-accounts), every page
+    def list_bank_accounts(
+        self, company_id: str, connection_id: str, *, product: str
+    ) -> list[BankAccount]:
+        return self._gated_pages(
+            company_id,
+            connection_id,
+            product=product,
+            data_type="banking-accounts",
+            parse=parse_bank_account,
+        )
+
+    # Codat: list-banking-account-balances
+    # (GET /companies/{companyId}/connections/{connectionId}/data/banking-accountBalances),
+    # every page
+    def list_bank_balances(
+        self, company_id: str, connection_id: str, *, product: str
+    ) -> list[BankBalance]:
+        return self._gated_pages(
+            company_id,
+            connection_id,
+            product=product,
+            data_type="banking-accountBalances",
+            parse=parse_bank_balance,
+        )
+
+    # Codat: list-banking-transactions
+    # (GET /companies/{companyId}/connections/{connectionId}/data/banking-transactions), every page
+    def list_bank_transactions(
+        self, company_id: str, connection_id: str, *, product: str
+    ) -> list[BankTransaction]:
+        return self._gated_pages(
+            company_id,
+            connection_id,
+            product=product,
+            data_type="banking-transactions",
+            parse=parse_bank_transaction,
+        )
+
+    def _gated_pages(
+        self,
+        company_id: str,
+        connection_id: str,
+        *,
+        product: str,
+        data_type: str,
+        parse: Callable[[Any], T],
+    ) -> list[T]:
+        path = f"/companies/{_seg(company_id)}/connections/{_seg(connection_id)}/data/{data_type}"
+        return _every_page(
+            lambda page: self._gated_read(
+                company_id,
+                product=product,
+                data_type=data_type,
+                path=path,
+                params={"page": page, "pageSize": ALL_PAGES_SIZE},
+                parse=page_of(parse),
+            )
+        )
+
+    def _gated_read(
+        self,
+        company_id: str,
+        *,
+        product: str,
+        data_type: str,
+        path: str,
+        parse: Callable[[Any], T],
+        params: dict[str, str | int] | None = None,
+    ) -> T:
+        """GET customer data for `product`, once that product's own consent allows the type.
+
+        The observer hears of every decision: refused before any network I/O, read, or failed.
+        """
+        allowed = self._read_gate(company_id, product) if self._read_gate is not None else ()
+        if data_type not in allowed:
+            logger.warning(
+                "Consent gate refused a %s read of %s for Codat company %s",
+                product,
+                data_type,
+                company_id,
+            )
+            self._observe(DataRead(company_id, product, data_type, DataRead.REFUSED))
+            raise DataTypeNotConsented(
+                f"No live {product} consent covers {data_type} for company {company_id}",
+                data_type=data_type,
+                company_id=company_id,
+            )
+        try:
+            result = self._call("GET", path, params=params, parse=parse)
+        except CodatError as exc:
+            self._observe(
+                DataRead(company_id, product, data_type, DataRead.FAILED, type(exc).__name__)
+            )
+            raise
+        self._observe(DataRead(company_id, product, data_type, DataRead.READ))
+        return result
+
+    def _observe(self, read: DataRead) -> None:
+        if self._read_observer is not None:
+            self._read_observer(read)
+
     # --- The client's account: profile, client-wide sync settings, webhook consumers -------
 
     # Codat: get-profile (GET /profile)
@@ -333,6 +560,18 @@ class CodatClient(BaseClient):
                     data_type=data_type,
                     company_id=company_id,
                 )
+
+
+def _period_params(
+    period_length: int, periods_to_compare: int, start_month: date | None
+) -> dict[str, str | int]:
+    params: dict[str, str | int] = {
+        "periodLength": period_length,
+        "periodsToCompare": periods_to_compare,
+    }
+    if start_month is not None:
+        params["startMonth"] = start_month.replace(day=1).isoformat()
+    return params
 
 
 def _seg(value: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from . import api, console, link
+from . import api, console, data_api, link
 
 app_name = "codat_sandbox"
 
@@ -72,6 +72,44 @@ urlpatterns = [
         rf"^codat/companies/(?P<company_id>{_ID})/data/history/(?P<dataset_id>{_ID})/?$",
         api.data_history_item,
         name="api_data_history_item",
+    ),
+    re_path(
+        rf"^codat/companies/(?P<company_id>{_ID})/data/info/?$",
+        data_api.company_info,
+        name="api_company_info",
+    ),
+    re_path(
+        rf"^codat/companies/(?P<company_id>{_ID})/data/financials/profitAndLoss/?$",
+        data_api.profit_and_loss,
+        name="api_profit_and_loss",
+    ),
+    re_path(
+        rf"^codat/companies/(?P<company_id>{_ID})/data/financials/balanceSheet/?$",
+        data_api.balance_sheet,
+        name="api_balance_sheet",
+    ),
+    re_path(
+        rf"^codat/companies/(?P<company_id>{_ID})/data/financials/cashFlowStatement/?$",
+        data_api.cash_flow_statement,
+        name="api_cash_flow_statement",
+    ),
+    re_path(
+        rf"^codat/companies/(?P<company_id>{_ID})/connections/(?P<connection_id>{_ID})"
+        r"/data/banking-accounts/?$",
+        data_api.bank_accounts,
+        name="api_bank_accounts",
+    ),
+    re_path(
+        rf"^codat/companies/(?P<company_id>{_ID})/connections/(?P<connection_id>{_ID})"
+        r"/data/banking-accountBalances/?$",
+        data_api.bank_balances,
+        name="api_bank_balances",
+    ),
+    re_path(
+        rf"^codat/companies/(?P<company_id>{_ID})/connections/(?P<connection_id>{_ID})"
+        r"/data/banking-transactions/?$",
+        data_api.bank_transactions,
+        name="api_bank_transactions",
     ),
     re_path(r"^codat/profile/?$", api.profile, name="api_profile"),
     re_path(

@@ -16,7 +16,7 @@ from companies.admin_changelist import DateSafeChangeListMixin
 from companies.models import Company, Membership
 from connections.admin import CodatMirrorAdmin
 from connections.models import Connection
-from consents.models import Consent, ConsentEvent
+from consents.models import Consent, ConsentEvent, DataUse
 from consents.subject_access import company_export
 
 
@@ -99,6 +99,30 @@ class LabelledInlineFormSet(BaseInlineFormSet):
                 field.widget.attrs.setdefault("aria-label", f"{field.label}, {row}")
 
 
+class DataUseInline(ReadOnlyInline):
+    """The company's data-use log (P3) on its timeline: every gated read, refused ones too."""
+
+    model = DataUse
+    fk_name = "company"
+    fields: ClassVar[tuple[str, ...]] = (
+        "occurred_at",
+        "product",
+        "purpose",
+        "reader_kind",
+        "reader_name",
+        "outcome",
+        "data_types",
+        "refused_data_types",
+        "codat_calls",
+    )
+    readonly_fields = fields
+    ordering = ["-occurred_at"]
+    verbose_name_plural = "How the data was used"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[DataUse]:
+        return super().get_queryset(request).select_related("product")
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     formset = LabelledInlineFormSet
@@ -118,10 +142,25 @@ class CompanyAdmin(DateSafeChangeListMixin, CodatMirrorAdmin):
     list_display = ["name", "codat_company_id", "created_at", "closed_at", "member_count"]
     list_filter = [("closed_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "codat_company_id", "memberships__user__email"]
-    readonly_fields = ["id", "codat_company_id", "created_at", "closed_at", "subject_access"]
-    fields = ["id", "name", "codat_company_id", "created_at", "closed_at", "subject_access"]
+    readonly_fields = [
+        "id",
+        "codat_company_id",
+        "created_at",
+        "closed_at",
+        "subject_access",
+        "lending_review",
+    ]
+    fields = [
+        "id",
+        "name",
+        "codat_company_id",
+        "created_at",
+        "closed_at",
+        "subject_access",
+        "lending_review",
+    ]
     date_hierarchy = "created_at"
-    inlines = [MembershipInline, ConnectionInline, ConsentInline, ConsentEventInline]
+    inlines = [MembershipInline, ConnectionInline, ConsentInline, ConsentEventInline, DataUseInline]
 
     def get_urls(self):
         export = self.admin_site.admin_view(self.subject_access_export)
@@ -154,6 +193,17 @@ class CompanyAdmin(DateSafeChangeListMixin, CodatMirrorAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Company]:
         # One query for the whole changelist, however many companies it shows.
         return super().get_queryset(request).annotate(_member_count=Count("memberships"))
+
+    def get_fields(self, request: HttpRequest, obj: Company | None = None):
+        fields = super().get_fields(request, obj)
+        # A company being added has nothing to review yet.
+        return fields if obj is not None else [f for f in fields if f != "lending_review"]
+
+    @admin.display(description="Lending review")
+    def lending_review(self, company: Company) -> str:
+        # A link, not the figures: opening it reads the data, under the staff member's name.
+        url = reverse("insights:lending_review", args=[company.pk])
+        return format_html('<a href="{}">Open the Lending review (reads the data)</a>', url)
 
     @admin.display(description="members", ordering="_member_count")
     def member_count(self, company: Company) -> int:

@@ -4,7 +4,8 @@
 chooses what it talks to (the real Codat, or the built-in sandbox inside this process) and
 hands the client what it needs: the key, timeouts, budget, a circuit breaker in the shared
 cache, and — from the consents app, the only one that knows what customers agreed to — the
-consent gate. A client built here without a gate refuses every data-type call (fail closed).
+consent gate (and, for reads of the data, each product's own: consents.data_use). A client built
+here without a gate refuses every data-type call and every read (fail closed).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from django.core.cache import cache
 from django.utils.module_loading import import_string
 
 from codat.breaker import CircuitBreaker
-from codat.client import CodatClient, DataTypeGate
+from codat.client import CodatClient, DataTypeGate, ReadGate, ReadObserver
 from codat.transport import InProcessTransport
 
 # Named by string: the sandbox is an optional app, installed only while it is on.
@@ -23,7 +24,11 @@ SANDBOX_WSGI_APP = "codat_sandbox.inprocess.wsgi_app"
 
 
 def get_client(
-    *, budget: float | None = None, data_type_gate: DataTypeGate | None = None
+    *,
+    budget: float | None = None,
+    data_type_gate: DataTypeGate | None = None,
+    read_gate: ReadGate | None = None,
+    read_observer: ReadObserver | None = None,
 ) -> CodatClient:
     """A fresh client per unit of work, configured from Django settings.
 
@@ -46,6 +51,8 @@ def get_client(
         read_timeout=settings.CODAT_READ_TIMEOUT_SECONDS,
         budget=settings.CODAT_REQUEST_BUDGET_SECONDS if budget is None else budget,
         data_type_gate=data_type_gate,
+        read_gate=read_gate,
+        read_observer=read_observer,
         breaker=_circuit_breaker(),
     )
 

@@ -136,6 +136,7 @@ INSTALLED_APPS = [
     "companies",
     "connections",
     "consents",
+    "insights",
 ]
 if CODAT_SANDBOX_ENABLED:
     INSTALLED_APPS.append("codat_sandbox")

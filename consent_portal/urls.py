@@ -15,6 +15,7 @@ urlpatterns = [
     path("accounts/", include("companies.urls")),
     path("", include("connections.urls")),
     path("", include("consents.urls")),
+    path("", include("insights.urls")),
     path("webhooks/codat/", webhooks.codat_webhook, name="codat_webhook"),
     path("admin/", admin.site.urls),
 ]

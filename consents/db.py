@@ -30,6 +30,7 @@ PROTECTED_TABLES = (
     "consents_consentevent",
     "consents_consenttext",
     "consents_deletionrecord",
+    "consents_datause",
 )
 EVIDENCE_TABLE = "consents_consentevent"
 PURGE_FLAG = "consents.evidence_purge"

@@ -535,3 +535,59 @@ class DeletionRecord(AppendOnlyModel):
     def __str__(self) -> str:
         what = self.platform_name or "Codat company"
         return f"{what} deleted at Codat {self.deleted_at:%Y-%m-%d %H:%M}"
+
+
+class DataUse(AppendOnlyModel):
+    """One use of a company's data for one product (P3): what was read, why, by whom, and what
+    the consent gate refused. Written by the gated read path (consents.data_use), never edited.
+
+    `codat_calls` is how many requests went to Codat; 0 means the read was served from the copy
+    we keep of what Codat last handed over (consents.data_use, cached_read).
+    """
+
+    class Reader(models.TextChoices):
+        CUSTOMER = "customer", "You or a colleague, on the dashboard"
+        STAFF = "staff", "Our staff"
+        SYSTEM = "system", "A scheduled job"
+
+    class Outcome(models.TextChoices):
+        READ = "read", "Read"
+        PARTLY_REFUSED = "partly_refused", "Read in part; the rest refused"
+        REFUSED = "refused", "Refused: no live consent covers it"
+        UNAVAILABLE = "unavailable", "Nothing to read yet"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    company = models.ForeignKey(Company, on_delete=models.PROTECT, related_name="data_uses")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="+")
+    occurred_at = models.DateTimeField(default=timezone.now, db_index=True)
+    purpose = models.CharField(max_length=200)
+    reader_kind = models.CharField(max_length=10, choices=Reader.choices)
+    reader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    # The reader's name as it was at the time: staff are named in the log for good.
+    reader_name = models.CharField(max_length=150, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices)
+    data_types = models.JSONField(default=list, help_text="Read, from Codat or our copy.")
+    refused_data_types = models.JSONField(default=list, blank=True)
+    unavailable_data_types = models.JSONField(default=list, blank=True)
+    codat_calls = models.PositiveIntegerField(default=0)
+
+    # Append-only like the consent evidence, and scoped to its company (T3).
+    objects = CompanyScopedManager.from_queryset(AppendOnlyQuerySet)()
+
+    class Meta:
+        ordering = ["-occurred_at"]
+        indexes = [
+            models.Index(fields=["company", "product", "occurred_at"], name="datause_company")
+        ]
+
+    def __str__(self) -> str:
+        outcome = self.get_outcome_display().lower()
+        return f"{self.product} {outcome} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+    def described_data_types(self):
+        return describe(self.data_types)
+
+    def described_refused_data_types(self):
+        return describe(self.refused_data_types)

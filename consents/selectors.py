@@ -12,7 +12,7 @@ from companies.models import Company
 from connections.models import Connection, ConnectionEvent, DataSync
 from connections.selectors import FAILED_SYNC_STATES
 from consents.data_types import DataType, describe
-from consents.models import Consent, ConsentEvent, ConsentText, DeletionRecord, Product
+from consents.models import Consent, ConsentEvent, ConsentText, DataUse, DeletionRecord, Product
 
 
 def allowed_data_types(company: Company) -> frozenset[str]:
@@ -429,3 +429,71 @@ def disconnect_impact(company: Company, connection: Connection) -> list[Disconne
         )
         losses.append(DisconnectLoss(product=product, stops=stops, loses=describe(types)))
     return losses
+
+
+def product_data_types(company: Company, product: Product | str) -> frozenset[str]:
+    """The data types one product may read for this company: those its own active consent
+    covers, less bank data while the banking clock has lapsed. Another product's consent
+    never counts (P3): each read names its product (consents.data_use)."""
+    slug = product if isinstance(product, str) else product.slug
+    consent = (
+        Consent.objects.for_company(company)
+        .active()
+        .with_banking_clock()
+        .filter(product__slug=slug)
+        .first()
+    )
+    if consent is None:
+        return frozenset()
+    paused = consent.banking_data_types if consent.banking_lapsed() else []
+    return frozenset(t for t in consent.data_types if t not in paused)
+
+
+def product_data_types_for_codat_company(codat_company_id: str, product: str) -> frozenset[str]:
+    """The read gate as the Codat client sees it: keyed by Codat's company id (T4)."""
+    company = Company.objects.filter(codat_company_id=codat_company_id).first()
+    return product_data_types(company, product) if company else frozenset()
+
+
+def data_uses(company: Company, product: Product | None = None, *, limit: int | None = None):
+    """How the company's data was used, newest first; one product's, or every product's."""
+    uses = DataUse.objects.filter(company=company).select_related("product", "reader")
+    if product is not None:
+        uses = uses.filter(product=product)
+    return uses[:limit] if limit else uses
+
+
+@dataclass(frozen=True)
+class UseEntry:
+    """One line of "How your data was used": a use of the data, or a decision that changed
+    what may be used (a grant or a withdrawal), so the customer sees when reading stopped."""
+
+    occurred_at: datetime
+    use: DataUse | None = None
+    decision: ConsentEvent | None = None
+
+
+@dataclass(frozen=True)
+class UseHistory:
+    product: Product
+    entries: list[UseEntry]
+    earlier: int  # uses older than the ones shown
+
+
+def data_use_history(company: Company, *, shown: int = 20) -> list[UseHistory]:
+    """Per product the company has decided on, its newest uses and decisions, newest first."""
+    histories = []
+    for status in product_statuses(company):
+        if status.consent is None:
+            continue
+        uses = list(data_uses(company, status.product, limit=shown + 1))
+        decisions = ConsentEvent.objects.filter(company=company, product=status.product)
+        entries = [UseEntry(u.occurred_at, use=u) for u in uses[:shown]] + [
+            UseEntry(d.occurred_at, decision=d) for d in decisions.select_related("actor")
+        ]
+        entries.sort(key=lambda e: e.occurred_at, reverse=True)
+        total = data_uses(company, status.product).count() if len(uses) > shown else len(uses)
+        histories.append(
+            UseHistory(product=status.product, entries=entries, earlier=total - len(uses[:shown]))
+        )
+    return histories

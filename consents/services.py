@@ -44,6 +44,7 @@ from connections.services import (
 )
 from consents import retention, selectors
 from consents.data_types import describe
+from consents.data_use import cached_reads_forget
 from consents.db import expired_evidence_delete
 from consents.models import (
     BANKING_CONSENT_PERIOD,
@@ -336,6 +337,8 @@ def consent_withdraw(
         retention.retention_schedule_refresh(company=consent.company)
         if receipt:
             transaction.on_commit(lambda: send_receipt(event=event))
+        # The copies of read data may no longer be used (P3); the gate refuses them anyway.
+        transaction.on_commit(lambda: cached_reads_forget(company=consent.company))
 
     result = WithdrawResult(consent=consent, event=event)
     if targets:

@@ -23,6 +23,8 @@ are stable; a new kind of record gets a new key, and no key changes meaning. The
     connection_events changes in each connection's access: linked, expired, paused, …
     scheduled_deletions  deletions at Codat that retention calls for, with their dates
     deletion_records  what was deleted at Codat, when and why (evidence)
+    data_use          every read of the company's data through the consent gate: product,
+                      purpose, reader, what was read, refused or not there yet (P3)
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from consents.models import (
     ConsentEvent,
     ConsentReminder,
     ConsentText,
+    DataUse,
     DeletionRecord,
     ScheduledDeletion,
 )
@@ -303,6 +306,24 @@ def _deletion_records(company: Company) -> Iterator[dict]:
         )
 
 
+def _data_use(company: Company) -> Iterator[dict]:
+    uses = DataUse.objects.filter(company=company).select_related("product")
+    for u in uses.order_by("occurred_at").iterator(CHUNK):
+        yield _row(
+            occurred_at=u.occurred_at,
+            product=u.product.slug,
+            purpose=u.purpose,
+            reader_kind=u.reader_kind,
+            reader_id=u.reader_id,
+            reader_name=u.reader_name,
+            outcome=u.outcome,
+            data_types=u.data_types,
+            refused_data_types=u.refused_data_types,
+            unavailable_data_types=u.unavailable_data_types,
+            codat_calls=u.codat_calls,
+        )
+
+
 def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
@@ -353,6 +374,7 @@ def _document(company: Company) -> Iterator[str]:
         ("connection_events", _connection_events),
         ("scheduled_deletions", _scheduled_deletions),
         ("deletion_records", _deletion_records),
+        ("data_use", _data_use),
     ]
     for index, (key, rows) in enumerate(sections):
         yield f"  {_dump(key)}: "

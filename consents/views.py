@@ -245,6 +245,7 @@ def my_consents(request: HttpRequest) -> HttpResponse:
             "entries": selectors.history(company),
             "is_owner": is_owner(company=company, user=signed_in_user(request)),
             "deletions": selectors.deletion_history(company),
+            "data_use": selectors.data_use_history(company),
         },
     )
 
@@ -388,6 +389,23 @@ def consent_receipt(request: HttpRequest) -> HttpResponse:
                 "body": t.body,
             }
             for t in texts.values()
+        ],
+        # How the data was used (P3): every read through the consent gate, refused ones too.
+        "data_use": [
+            {
+                "id": str(u.id),
+                "product": u.product.slug,
+                "occurred_at": u.occurred_at.isoformat(),
+                "purpose": u.purpose,
+                "reader": u.reader_kind,
+                "reader_name": u.reader_name,
+                "outcome": u.outcome,
+                "data_types": u.data_types,
+                "refused_data_types": u.refused_data_types,
+                "unavailable_data_types": u.unavailable_data_types,
+                "from_codat": u.codat_calls > 0,
+            }
+            for u in selectors.data_uses(company)
         ],
     }
     response = HttpResponse(

@@ -24,8 +24,17 @@ import pytest
 from django.conf import settings
 
 ROOT = Path(settings.BASE_DIR)
-PACKAGES = ("codat", "codat_sandbox", "companies", "connections", "consents", "consent_portal")
-LAYERS = {"codat": 0, "companies": 1, "connections": 2, "consents": 3}
+PACKAGES = (
+    "codat",
+    "codat_sandbox",
+    "companies",
+    "connections",
+    "consents",
+    "insights",
+    "consent_portal",
+)
+# `insights` builds the products' pages on what `consents` lets them read.
+LAYERS = {"codat": 0, "companies": 1, "connections": 2, "consents": 3, "insights": 4}
 ENTRY_MODULES = {
     "views",
     "forms",

@@ -17,7 +17,13 @@ from connections.models import (
     LinkAttempt,
     WebhookEvent,
 )
-from consents.models import ConsentReminder, DeletionRecord, DeletionTarget, ScheduledDeletion
+from consents.models import (
+    ConsentReminder,
+    DataUse,
+    DeletionRecord,
+    DeletionTarget,
+    ScheduledDeletion,
+)
 from tests.consents.steps import granted
 from tests.fakes import link_xero
 
@@ -41,6 +47,7 @@ KEYS = {
     "connection_events",
     "scheduled_deletions",
     "deletion_records",
+    "data_use",
 }
 
 
@@ -92,6 +99,15 @@ def everything(acme, owner, outsider, other_co):
         cause=DeletionRecord.Cause.CUSTOMER,
         reason="Disconnected by the customer",
     )
+    DataUse.objects.create(
+        company=acme,
+        product=consent.product,
+        purpose="Lending review",
+        reader_kind=DataUse.Reader.STAFF,
+        reader_name="Sam Staff",
+        outcome=DataUse.Outcome.READ,
+        data_types=["invoices"],
+    )
     granted(other_co, "lending")
     link_xero(other_co)
     WebhookEvent.objects.create(webhook_id="msg_other_1", body=b"not json", company=other_co)
@@ -130,6 +146,7 @@ def test_the_export_holds_every_kind_of_record_of_the_company_and_nothing_else(
     assert document["connection_events"][0]["kind"] == "linked"
     assert document["scheduled_deletions"][0]["reason"] == "Business insights: for 30 days"
     assert document["deletion_records"][0]["cause"] == "customer"
+    assert document["data_use"][0]["reader_name"] == "Sam Staff"
     text = b"".join(chunks).decode()
     assert "outsider@other.example" not in text and "msg_other_1" not in text
 

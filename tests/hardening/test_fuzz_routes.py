@@ -150,6 +150,8 @@ def _build_world() -> World:
             "id": str(owner.pk),
             "content_type_id": str(ContentType.objects.get_for_model(acme).pk),
             "object_id": str(acme.pk),
+            # The Lending review, a staff page of ours beside the admin's.
+            "company_id": str(acme.pk),
             "app_label": "connections",
             "url": "no-such-page/",
         },
