@@ -325,6 +325,7 @@ class HistoryEntry:
     data_types: list[DataType]
     text: ConsentText | None  # the wording agreed to, for a consent decision
     event: ConsentEvent | ConnectionEvent
+    reason: str = ""  # why the bank's staff withdrew at the customer's request
 
     @property
     def is_connection_event(self) -> bool:
@@ -332,10 +333,14 @@ class HistoryEntry:
 
 
 def _consent_entry(event: ConsentEvent) -> HistoryEntry:
-    actor = event.actor.get_full_name() or event.actor.email if event.actor else ""
+    # Staff acting at the customer's request act for the bank: the label names the bank and
+    # the staff member's own name and email stay with the evidence, for staff.
+    staff = event.action == ConsentEvent.Action.STAFF
+    actor = event.actor.get_full_name() or event.actor.email if event.actor and not staff else ""
     return HistoryEntry(
         occurred_at=event.occurred_at,
-        what=event.get_action_display(),
+        what=event.label_for_customer,
+        reason=event.reason,
         product=event.product,
         connection=None,
         actor=actor,

@@ -203,7 +203,12 @@ def test_staff_can_withdraw_on_a_customers_behalf_and_it_is_recorded_as_theirs(
     with django_capture_on_commit_callbacks(execute=True):
         response = staff_client.post(
             "/admin/consents/consent/",
-            {"action": "withdraw_on_behalf", "_selected_action": [str(consent.pk)]},
+            {
+                "action": "withdraw_on_behalf",
+                "_selected_action": [str(consent.pk)],
+                "confirm": "yes",
+                "reason": "Asked by phone",
+            },
             follow=True,
         )
 
@@ -215,6 +220,7 @@ def test_staff_can_withdraw_on_a_customers_behalf_and_it_is_recorded_as_theirs(
     assert event.details["effect"] == "withdraw"
     assert "invoices" not in allowed_data_types(acme)
     history = owner_client.get("/consents/").content.decode().split("<h2>History</h2>")[1]
-    assert "Staff action" in history
+    assert "Withdrawn by your bank</strong>: Asked by phone" in history
+    assert "staff@bank.example" not in history
     assert [m.to for m in mail.outbox] == [[acme.memberships.get().user.email]]
     assert "on your behalf" in mail.outbox[0].body
