@@ -13,7 +13,7 @@ from django.core import mail
 from django.test import Client
 
 from consents.models import Consent, ConsentEvent
-from consents.services import RequestMeta, ReasonRequired, consent_withdraw
+from consents.services import ReasonRequired, RequestMeta, consent_withdraw
 from tests.consents.steps import grant, withdraw
 
 pytestmark = pytest.mark.django_db
