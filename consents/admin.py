@@ -71,7 +71,7 @@ def _describe_details(details: dict) -> list[tuple[str, str]]:
     rest.pop("effect", None)  # the decision says it
     if "choice" in rest:
         choice = rest.pop("choice")
-        lines.append(("customer's choice", CHOICES_IN_WORDS.get(choice, choice)))
+        lines.append(("customer's choice", CHOICES_IN_WORDS.get(choice, str(choice))))
     if "stopped_data_types" in rest:
         lines.append(("stopped reading", _in_words(rest.pop("stopped_data_types"))))
     if "connections" in rest:

@@ -351,13 +351,14 @@ class ConsentEvent(AppendOnlyModel):
     def state_after(self) -> str:
         """The consent's state as this decision left it, whatever it is now (a withdrawal of a
         consent agreed to again since is still a withdrawal)."""
-        return {
+        states: dict[str, str] = {
             self.Action.GRANT: Consent.State.ACTIVE,
             self.Action.RECONFIRM: Consent.State.ACTIVE,
             self.Action.WITHDRAW: Consent.State.WITHDRAWN,
             self.Action.STAFF: Consent.State.WITHDRAWN,
             self.Action.EXPIRE: Consent.State.EXPIRED,
-        }[self.action]
+        }
+        return states[self.action]
 
     @property
     def data_held(self) -> list[dict]:
