@@ -58,6 +58,18 @@ CHOICES_IN_WORDS = {
 }
 
 
+def _wording_link(text: ConsentText | None) -> str:
+    if text is None:
+        return "-"
+    return format_html(
+        '<a href="{}">{} wording, version {}</a> (published {})',
+        reverse("admin:consents_consenttext_change", args=[text.pk]),
+        text.product.name,
+        text.version,
+        f"{text.published_at:%d %b %Y}",
+    )
+
+
 def _in_words(data_types: list[str]) -> str:
     return ", ".join(t.label for t in describe(data_types)) or "none"
 
@@ -200,6 +212,49 @@ class ConsentAdmin(DateSafeChangeListMixin, ReadOnlyAdmin):
     list_select_related = ("company", "product", "granted_by")
     date_hierarchy = "granted_at"
     actions = ["export_csv", "withdraw_on_behalf"]
+    fields = readonly_fields = (
+        "company",
+        "product",
+        "state",
+        "data_types_in_words",
+        "wording",
+        "granted_by",
+        "granted_at",
+        "banking_confirmed_at",
+        "withdrawn_by",
+        "withdrawn_at",
+        "decisions",
+    )
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("text", "text__product")
+
+    @admin.display(description="data types")
+    def data_types_in_words(self, consent: Consent) -> str:
+        return _in_words(consent.data_types)
+
+    @admin.display(description="wording agreed to")
+    def wording(self, consent: Consent) -> str:
+        return _wording_link(consent.text)
+
+    @admin.display(description="decisions, newest first")
+    def decisions(self, consent: Consent) -> str:
+        events = ConsentEvent.objects.filter(consent=consent).order_by("-occurred_at")
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                '<li><a href="{}">{}</a>: {}</li>',
+                (
+                    (
+                        reverse("admin:consents_consentevent_change", args=[e.pk]),
+                        f"{e.occurred_at:%d %b %Y %H:%M}",
+                        e.label_for_staff,
+                    )
+                    for e in events
+                ),
+            ),
+        )
 
     def has_withdraw_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("consents.change_consent")
@@ -249,8 +304,8 @@ class ConsentAdmin(DateSafeChangeListMixin, ReadOnlyAdmin):
             done += 1
         self.message_user(
             request,
-            f"Withdrew {done} consent(s) as {settings.BANK_NAME}, with the reason given; "
-            "each is recorded as a staff action by you.",
+            f'Withdrew {done} consent(s). The customer sees "Withdrawn by {settings.BANK_NAME}" '
+            "with the reason given; each is recorded as a staff action by you.",
         )
         return None
 
@@ -362,9 +417,7 @@ class ConsentEventAdmin(DateSafeChangeListMixin, ReadOnlyAdmin):
 
     @admin.display(description="decision")
     def decision(self, event: ConsentEvent) -> str:
-        if event.action == ConsentEvent.Action.STAFF:
-            return "Withdrawn by staff at the customer's request"
-        return event.get_action_display()
+        return event.label_for_staff
 
     @admin.display(description="consent after this decision")
     def state_then(self, event: ConsentEvent) -> str:
@@ -395,15 +448,7 @@ class ConsentEventAdmin(DateSafeChangeListMixin, ReadOnlyAdmin):
 
     @admin.display(description="wording")
     def wording(self, event: ConsentEvent) -> str:
-        if event.text is None:
-            return "-"
-        return format_html(
-            '<a href="{}">{} wording, version {}</a> (published {})',
-            reverse("admin:consents_consenttext_change", args=[event.text.pk]),
-            event.text.product.name,
-            event.text.version,
-            f"{event.text.published_at:%d %b %Y}",
-        )
+        return _wording_link(event.text)
 
     @admin.display(description="data types")
     def data_types_in_words(self, event: ConsentEvent) -> str:

@@ -348,6 +348,12 @@ class ConsentEvent(AppendOnlyModel):
         return self.get_action_display()
 
     @property
+    def label_for_staff(self) -> str:
+        if self.action == self.Action.STAFF:
+            return "Withdrawn by staff at the customer's request"
+        return self.get_action_display()
+
+    @property
     def state_after(self) -> str:
         """The consent's state as this decision left it, whatever it is now (a withdrawal of a
         consent agreed to again since is still a withdrawal)."""

@@ -527,12 +527,7 @@ def _newest(queryset, field_name: str, take: int) -> list:
 
 
 def _timeline_consent(event: ConsentEvent) -> TimelineEntry:
-    decision = (
-        "Withdrawn by staff at the customer's request"
-        if event.action == ConsentEvent.Action.STAFF
-        else event.get_action_display()
-    )
-    what = f"{event.product.name}: {decision}"
+    what = f"{event.product.name}: {event.label_for_staff}"
     if event.reason:
         what += f" ({event.reason})"
     return TimelineEntry(

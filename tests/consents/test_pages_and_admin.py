@@ -170,7 +170,9 @@ def test_the_company_page_shows_connections_consents_and_events(
     page = staff_client.get(f"/admin/companies/company/{acme.pk}/change/").content.decode()
 
     assert "Xero" in page and "Lending" in page
-    assert page.index("Granted") < page.index("Withdrawn")
+    # The company's timeline is newest first (tests/companies/test_company_timeline.py).
+    timeline = page.split('<table class="company-timeline">', 1)[1]
+    assert timeline.index("Lending: Withdrawn") < timeline.index("Lending: Granted")
 
 
 def test_editing_wording_in_admin_publishes_a_new_version(staff_client, lending):

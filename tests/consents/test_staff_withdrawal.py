@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
 
 import pytest
 from django.core import mail
@@ -168,3 +169,22 @@ def test_an_old_withdrawal_is_labelled_withdrawn_though_the_consent_is_active_ag
 
     assert re.search(r"consent after this decision:? Withdrawn", page, re.I)
     assert re.search(r"the consent today:? Lending for Acme Ltd: Sharing", page, re.I)
+
+
+def test_the_consent_page_reads_in_words_and_lists_its_decisions(
+    staff_client, staff, owner_client, consent
+):
+    ask(staff_client, consent, confirm="yes", reason="Asked by phone")
+    grant(owner_client, "lending")
+
+    html = staff_client.get(f"/admin/consents/consent/{consent.pk}/change/").content.decode()
+
+    page = words(html)
+    assert "Invoices" in page and '"invoices"' not in html
+    assert f'href="/admin/consents/consenttext/{consent.text_id}/change/"' in html
+    decisions = unescape(page.split("Decisions, newest first", 1)[1])
+    assert decisions.index("Granted") < decisions.index(
+        "Withdrawn by staff at the customer's request"
+    )
+    for event in ConsentEvent.objects.all():
+        assert f'href="/admin/consents/consentevent/{event.pk}/change/"' in html
