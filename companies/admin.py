@@ -6,17 +6,19 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.db import models
 from django.db.models import Count, QuerySet
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 
 from companies.admin_changelist import DateSafeChangeListMixin
 from companies.models import Company, Membership
 from connections.admin import CodatMirrorAdmin
-from connections.models import Connection
-from consents.models import Consent, ConsentEvent, DataUse
+from connections.models import Connection, ConnectionEvent
+from consents.models import Consent, DataUse
+from consents.selectors import company_timeline
 from consents.subject_access import company_export
 
 
@@ -68,22 +70,22 @@ class ConsentInline(ReadOnlyInline):
         return super().get_queryset(request).select_related("product", "granted_by")
 
 
-class ConsentEventInline(ReadOnlyInline):
-    model = ConsentEvent
-    fk_name = "company"
-    fields: ClassVar[tuple[str, ...]] = (
-        "occurred_at",
-        "action",
-        "product",
-        "actor",
-        "text_sha256",
-        "ip_address",
-    )
-    readonly_fields = fields
-    ordering = ["occurred_at"]
+_FULL_LISTS = [
+    ("consents_consentevent", "consent events"),
+    ("connections_connection", "connections"),
+    ("connections_linkattempt", "Link attempts"),
+    ("connections_webhookevent", "webhooks"),
+    ("consents_deletionrecord", "deletions"),
+    ("consents_scheduleddeletion", "scheduled deletions"),
+]
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[ConsentEvent]:
-        return super().get_queryset(request).select_related("product", "actor")
+
+def _record_url(record: models.Model) -> str:
+    # Connection events have no admin page of their own: the link goes to their connection.
+    if isinstance(record, ConnectionEvent):
+        return reverse("admin:connections_connection_change", args=[record.connection_id])
+    opts = record._meta
+    return reverse(f"admin:{opts.app_label}_{opts.model_name}_change", args=[record.pk])
 
 
 class LabelledInlineFormSet(BaseInlineFormSet):
@@ -148,19 +150,30 @@ class CompanyAdmin(DateSafeChangeListMixin, CodatMirrorAdmin):
         "created_at",
         "closed_at",
         "subject_access",
+        "timeline",
         "lending_review",
     ]
-    fields = [
-        "id",
-        "name",
-        "codat_company_id",
-        "created_at",
-        "closed_at",
-        "subject_access",
-        "lending_review",
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "id",
+                    "name",
+                    "codat_company_id",
+                    "created_at",
+                    "closed_at",
+                    "subject_access",
+                    "lending_review",
+                ]
+            },
+        ),
+        # After the evidence nothing on the page is editable but the name and the members.
+        ("Timeline, newest first", {"fields": ["timeline"], "classes": ["timeline"]}),
     ]
     date_hierarchy = "created_at"
-    inlines = [MembershipInline, ConnectionInline, ConsentInline, ConsentEventInline, DataUseInline]
+    inlines = [MembershipInline, ConnectionInline, ConsentInline, DataUseInline]
+    timeline_limit = 50
 
     def get_urls(self):
         export = self.admin_site.admin_view(self.subject_access_export)
@@ -175,6 +188,55 @@ class CompanyAdmin(DateSafeChangeListMixin, CodatMirrorAdmin):
             return "-"  # the add page: nothing held yet
         url = reverse("admin:companies_company_export", args=[company.pk])
         return format_html('<a href="{}">Export everything held (JSON)</a>', url)
+
+    @admin.display(description="everything that happened")
+    def timeline(self, company: Company) -> str:
+        """Consent decisions, connection changes, Link attempts, webhooks and deletions at
+        Codat in one list, each linked to its own page; the newest `timeline_limit`, with
+        links to the full lists when there are more."""
+        if company._state.adding:
+            return "-"
+        timeline = company_timeline(company, limit=self.timeline_limit)
+        if not timeline.entries:
+            return "Nothing yet."
+        rows = format_html_join(
+            "",
+            '<tr><td><time datetime="{}">{}</time></td><td>{}</td>'
+            '<td><a href="{}">{}</a></td><td>{}</td></tr>',
+            (
+                (
+                    entry.occurred_at.isoformat(),
+                    f"{entry.occurred_at:%d %b %Y %H:%M:%S}",
+                    entry.source,
+                    _record_url(entry.record),
+                    entry.what,
+                    entry.who,
+                )
+                for entry in timeline.entries
+            ),
+        )
+        table = format_html(
+            '<table class="company-timeline"><thead><tr><th scope="col">When (UTC)</th>'
+            '<th scope="col">Kind</th><th scope="col">What</th><th scope="col">Who</th>'
+            "</tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+        if not timeline.more:
+            return table
+        older = format_html_join(
+            ", ",
+            '<a href="{}?company={}">{}</a>',
+            (
+                (reverse(f"admin:{name}_changelist"), company.pk, label)
+                for name, label in _FULL_LISTS
+            ),
+        )
+        return format_html(
+            "{}<p>Showing the newest {}. Everything, kind by kind: {}.</p>",
+            table,
+            self.timeline_limit,
+            older,
+        )
 
     def subject_access_export(self, request: HttpRequest, object_id: str) -> StreamingHttpResponse:
         """Everything held about the company, streamed (consents/subject_access.py)."""

@@ -36,6 +36,9 @@ if not SECRET_KEY:
 EVIDENCE_PSEUDONYM_KEY = env("EVIDENCE_PSEUDONYM_KEY", default="") or SECRET_KEY
 
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# How customers' pages name the bank that runs the portal, e.g. where its staff withdrew a
+# consent at the customer's request ("Withdrawn by Example Bank: …").
+BANK_NAME = env("BANK_NAME", default="your bank")
 
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=[])
 if not ALLOWED_HOSTS:

@@ -5,12 +5,18 @@ from __future__ import annotations
 import csv
 
 from django import forms
-from django.contrib import admin
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from companies.admin_changelist import DateSafeChangeListMixin
 from companies.selectors import signed_in_user
+from consents.data_types import describe
 from consents.models import (
     CodatSyncState,
     Consent,
@@ -21,6 +27,9 @@ from consents.models import (
     ScheduledDeletion,
 )
 from consents.services import (
+    WITHDRAW_AND_DELETE,
+    WITHDRAW_AND_DISCONNECT,
+    WITHDRAW_ONLY,
     AlreadyWithdrawn,
     RequestMeta,
     consent_text_publish,
@@ -40,6 +49,68 @@ def _csv_response(name: str, header: list[str], rows) -> HttpResponse:
             [f"'{v}" if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v for v in row]
         )
     return response
+
+
+CHOICES_IN_WORDS = {
+    WITHDRAW_ONLY: "Withdraw only; connections kept",
+    WITHDRAW_AND_DISCONNECT: "Withdraw and disconnect the connections no other product needs",
+    WITHDRAW_AND_DELETE: "Withdraw and delete the connections no other product needs",
+}
+
+
+def _wording_link(text: ConsentText | None) -> str:
+    if text is None:
+        return "-"
+    return format_html(
+        '<a href="{}">{} wording, version {}</a> (published {})',
+        reverse("admin:consents_consenttext_change", args=[text.pk]),
+        text.product.name,
+        text.version,
+        f"{text.published_at:%d %b %Y}",
+    )
+
+
+def _in_words(data_types: list[str]) -> str:
+    return ", ".join(t.label for t in describe(data_types)) or "none"
+
+
+def _describe_details(details: dict) -> list[tuple[str, str]]:
+    """A decision's details as labelled lines; keys this does not know are shown as they are,
+    so nothing recorded is hidden from staff."""
+    lines = []
+    rest = dict(details)
+    rest.pop("reason", None)  # shown as its own field
+    rest.pop("effect", None)  # the decision says it
+    if "choice" in rest:
+        choice = rest.pop("choice")
+        lines.append(("customer's choice", CHOICES_IN_WORDS.get(choice, str(choice))))
+    if "stopped_data_types" in rest:
+        lines.append(("stopped reading", _in_words(rest.pop("stopped_data_types"))))
+    if "connections" in rest:
+        count = len(rest.pop("connections"))
+        lines.append(("connections disconnected", f"{count}" if count else "none"))
+    for held in rest.pop("data_held", []):
+        if held.get("deleted_now"):
+            fate = "deleted at Codat then"
+        elif held.get("kept_for"):
+            fate = "kept for " + ", ".join(held["kept_for"])
+        elif held.get("delete_after"):
+            fate = f"to be deleted at Codat after {held['delete_after'][:10]}"
+        else:
+            fate = "nothing held"
+        lines.append((f"data held from {held.get('platform', 'a connection')}", fate))
+    lines += [(key.replace("_", " "), str(value)) for key, value in rest.items()]
+    return lines or [("nothing further recorded", "")]
+
+
+class StaffWithdrawalForm(forms.Form):
+    reason = forms.CharField(
+        max_length=300,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="The customer sees this in their history and receipt, after "
+        '"Withdrawn by" and the bank\'s name, e.g. "asked by phone on 3 March".',
+        error_messages={"required": "Give the customer's reason: they are shown it."},
+    )
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -141,6 +212,49 @@ class ConsentAdmin(DateSafeChangeListMixin, ReadOnlyAdmin):
     list_select_related = ("company", "product", "granted_by")
     date_hierarchy = "granted_at"
     actions = ["export_csv", "withdraw_on_behalf"]
+    fields = readonly_fields = (
+        "company",
+        "product",
+        "state",
+        "data_types_in_words",
+        "wording",
+        "granted_by",
+        "granted_at",
+        "banking_confirmed_at",
+        "withdrawn_by",
+        "withdrawn_at",
+        "decisions",
+    )
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).select_related("text", "text__product")
+
+    @admin.display(description="data types")
+    def data_types_in_words(self, consent: Consent) -> str:
+        return _in_words(consent.data_types)
+
+    @admin.display(description="wording agreed to")
+    def wording(self, consent: Consent) -> str:
+        return _wording_link(consent.text)
+
+    @admin.display(description="decisions, newest first")
+    def decisions(self, consent: Consent) -> str:
+        events = ConsentEvent.objects.filter(consent=consent).order_by("-occurred_at")
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                '<li><a href="{}">{}</a>: {}</li>',
+                (
+                    (
+                        reverse("admin:consents_consentevent_change", args=[e.pk]),
+                        f"{e.occurred_at:%d %b %Y %H:%M}",
+                        e.label_for_staff,
+                    )
+                    for e in events
+                ),
+            ),
+        )
 
     def has_withdraw_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("consents.change_consent")
@@ -149,23 +263,51 @@ class ConsentAdmin(DateSafeChangeListMixin, ReadOnlyAdmin):
         description="Withdraw on the customer's behalf (e.g. asked by phone)",
         permissions=["withdraw"],
     )
-    def withdraw_on_behalf(self, request: HttpRequest, queryset) -> None:
-        """Recorded as a staff action by this staff member; the customer is emailed as usual."""
+    def withdraw_on_behalf(self, request: HttpRequest, queryset) -> HttpResponse | None:
+        """First a confirmation page naming each consent, which asks for the customer's reason;
+        then, once confirmed with one, a withdrawal recorded as the bank's staff acting at the
+        customer's request. The customer sees "Withdrawn by <the bank>: <reason>" and is
+        emailed as usual."""
+        consents = list(
+            queryset.filter(state=Consent.State.ACTIVE).select_related("company", "product")
+        )
+        form = StaffWithdrawalForm(request.POST if "confirm" in request.POST else None)
+        if not consents:
+            self.message_user(request, "None of those consents is active.", messages.WARNING)
+            return None
+        if not form.is_valid():
+            return TemplateResponse(
+                request,
+                "admin/consents/consent/withdraw_on_behalf.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Withdraw on the customer's behalf?",
+                    "opts": self.model._meta,
+                    "consents": consents,
+                    "form": form,
+                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                    "bank_name": settings.BANK_NAME,
+                },
+            )
         done = 0
-        for consent in queryset.filter(state=Consent.State.ACTIVE):
+        for consent in consents:
             try:
                 consent_withdraw(
                     consent=consent,
                     actor=signed_in_user(request),
-                    meta=RequestMeta.from_request(request, surface="admin").as_staff(),
+                    meta=RequestMeta.from_request(request, surface="staff_admin").as_staff(),
                     on_behalf=True,
+                    reason=form.cleaned_data["reason"],
                 )
             except AlreadyWithdrawn:
                 continue
             done += 1
         self.message_user(
-            request, f"Withdrew {done} consent(s); each is recorded as a staff action."
+            request,
+            f'Withdrew {done} consent(s). The customer sees "Withdrawn by {settings.BANK_NAME}" '
+            "with the reason given; each is recorded as a staff action by you.",
         )
+        return None
 
     @admin.action(description="Export selected consents as CSV")
     def export_csv(self, request: HttpRequest, queryset) -> HttpResponse:
@@ -212,12 +354,112 @@ class ConsentAdmin(DateSafeChangeListMixin, ReadOnlyAdmin):
 
 @admin.register(ConsentEvent)
 class ConsentEventAdmin(DateSafeChangeListMixin, ReadOnlyAdmin):
+    """The evidence of one decision, in labelled fields and words: what was decided and what
+    it left the consent as then (not its state today), who, the wording linked, the data
+    types named, and how the request came in. The raw record is in the subject access export
+    and the CSV."""
+
     list_display = ("occurred_at", "action", "product", "company", "actor", "method", "ip_address")
     list_filter = ("action", "product", "method", "occurred_at")
     search_fields = ("company__name", "actor__email", "company__memberships__user__email")
     list_select_related = ("company", "product", "actor")
     date_hierarchy = "occurred_at"
     actions = ["export_csv"]
+    fieldsets = (
+        (
+            "The decision",
+            {
+                "fields": (
+                    "decision",
+                    "state_then",
+                    "occurred_at",
+                    "company",
+                    "product",
+                    "consent_today",
+                    "who",
+                    "reason_given",
+                )
+            },
+        ),
+        ("What was agreed to", {"fields": ("wording", "text_sha256", "data_types_in_words")}),
+        ("What it changed", {"fields": ("effects",)}),
+        (
+            "How it came in",
+            {"fields": ("method", "surface", "ip_address", "user_agent", "request_id")},
+        ),
+    )
+    readonly_fields = (
+        "decision",
+        "state_then",
+        "occurred_at",
+        "company",
+        "product",
+        "consent_today",
+        "who",
+        "reason_given",
+        "wording",
+        "text_sha256",
+        "data_types_in_words",
+        "effects",
+        "method",
+        "surface",
+        "ip_address",
+        "user_agent",
+        "request_id",
+    )
+
+    def get_queryset(self, request: HttpRequest):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("company", "product", "actor", "text", "text__product", "consent")
+        )
+
+    @admin.display(description="decision")
+    def decision(self, event: ConsentEvent) -> str:
+        return event.label_for_staff
+
+    @admin.display(description="consent after this decision")
+    def state_then(self, event: ConsentEvent) -> str:
+        return Consent.State(event.state_after).label
+
+    @admin.display(description="the consent today")
+    def consent_today(self, event: ConsentEvent) -> str:
+        url = reverse("admin:consents_consent_change", args=[event.consent_id])
+        return format_html(
+            '<a href="{}">{} for {}</a>: {}',
+            url,
+            event.product.name,
+            event.company.name,
+            event.consent.get_state_display(),
+        )
+
+    @admin.display(description="who")
+    def who(self, event: ConsentEvent) -> str:
+        if event.actor is None:
+            return "The system (no person)"
+        name = event.actor.get_full_name()
+        role = " (staff)" if event.action == ConsentEvent.Action.STAFF else ""
+        return f"{name} <{event.actor.email}>{role}" if name else f"{event.actor.email}{role}"
+
+    @admin.display(description="reason given to the customer")
+    def reason_given(self, event: ConsentEvent) -> str:
+        return event.reason or "-"
+
+    @admin.display(description="wording")
+    def wording(self, event: ConsentEvent) -> str:
+        return _wording_link(event.text)
+
+    @admin.display(description="data types")
+    def data_types_in_words(self, event: ConsentEvent) -> str:
+        return _in_words(event.data_types)
+
+    @admin.display(description="effects")
+    def effects(self, event: ConsentEvent) -> str:
+        return format_html(
+            "<dl>{}</dl>",
+            format_html_join("", "<dt>{}</dt><dd>{}</dd>", _describe_details(event.details)),
+        )
 
     @admin.action(description="Export selected events as CSV")
     def export_csv(self, request: HttpRequest, queryset) -> HttpResponse:

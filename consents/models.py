@@ -335,6 +335,38 @@ class ConsentEvent(AppendOnlyModel):
         return f"{self.get_action_display()} {self.product} at {self.occurred_at:%Y-%m-%d %H:%M}"
 
     @property
+    def reason(self) -> str:
+        """Why staff withdrew at the customer's request, as they recorded it; else ""."""
+        return self.details.get("reason", "")
+
+    @property
+    def label_for_customer(self) -> str:
+        """The decision as the customer's history, receipt and emails name it. A withdrawal
+        staff made at the customer's request is the bank's, not one staff member's."""
+        if self.action == self.Action.STAFF:
+            return f"Withdrawn by {settings.BANK_NAME}"
+        return self.get_action_display()
+
+    @property
+    def label_for_staff(self) -> str:
+        if self.action == self.Action.STAFF:
+            return "Withdrawn by staff at the customer's request"
+        return self.get_action_display()
+
+    @property
+    def state_after(self) -> str:
+        """The consent's state as this decision left it, whatever it is now (a withdrawal of a
+        consent agreed to again since is still a withdrawal)."""
+        states: dict[str, str] = {
+            self.Action.GRANT: Consent.State.ACTIVE,
+            self.Action.RECONFIRM: Consent.State.ACTIVE,
+            self.Action.WITHDRAW: Consent.State.WITHDRAWN,
+            self.Action.STAFF: Consent.State.WITHDRAWN,
+            self.Action.EXPIRE: Consent.State.EXPIRED,
+        }
+        return states[self.action]
+
+    @property
     def data_held(self) -> list[dict]:
         """What a withdrawal said would happen to each connection's data already held: kept
         for other products, deleted now, or deleted at Codat on `delete_after`."""

@@ -5,14 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.db import models
 from django.utils import timezone
 
 from codat.types import source_type_of
 from companies.models import Company
-from connections.models import Connection, ConnectionEvent, DataSync
+from connections.models import Connection, ConnectionEvent, DataSync, LinkAttempt, WebhookEvent
 from connections.selectors import FAILED_SYNC_STATES
 from consents.data_types import DataType, describe
-from consents.models import Consent, ConsentEvent, ConsentText, DataUse, DeletionRecord, Product
+from consents.models import (
+    Consent,
+    ConsentEvent,
+    ConsentText,
+    DataUse,
+    DeletionRecord,
+    Product,
+    ScheduledDeletion,
+)
 
 
 def allowed_data_types(company: Company) -> frozenset[str]:
@@ -325,6 +334,7 @@ class HistoryEntry:
     data_types: list[DataType]
     text: ConsentText | None  # the wording agreed to, for a consent decision
     event: ConsentEvent | ConnectionEvent
+    reason: str = ""  # why the bank's staff withdrew at the customer's request
 
     @property
     def is_connection_event(self) -> bool:
@@ -332,10 +342,14 @@ class HistoryEntry:
 
 
 def _consent_entry(event: ConsentEvent) -> HistoryEntry:
-    actor = event.actor.get_full_name() or event.actor.email if event.actor else ""
+    # Staff acting at the customer's request act for the bank: the label names the bank and
+    # the staff member's own name and email stay with the evidence, for staff.
+    staff = event.action == ConsentEvent.Action.STAFF
+    actor = event.actor.get_full_name() or event.actor.email if event.actor and not staff else ""
     return HistoryEntry(
         occurred_at=event.occurred_at,
-        what=event.get_action_display(),
+        what=event.label_for_customer,
+        reason=event.reason,
         product=event.product,
         connection=None,
         actor=actor,
@@ -497,3 +511,167 @@ def data_use_history(company: Company, *, shown: int = 20) -> list[UseHistory]:
             UseHistory(product=status.product, entries=entries, earlier=total - len(uses[:shown]))
         )
     return histories
+
+
+# --- the staff's timeline of a company ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One line of a company's timeline for staff: a record of any kind, in words."""
+
+    occurred_at: datetime
+    source: str  # "Consent", "Connection", "Link attempt", "Webhook", "Deletion" …
+    what: str
+    who: str  # a person's email, "Codat", "the system" or ""
+    record: models.Model  # the row itself, for a link to its own page
+
+
+@dataclass(frozen=True)
+class Timeline:
+    entries: list[TimelineEntry]
+    more: bool  # older entries exist beyond `entries`
+
+
+def company_timeline(company: Company, *, limit: int = 50) -> Timeline:
+    """Everything that happened to a company, newest first, capped at `limit`: consent
+    decisions, changes in connections' access, trips to Codat's Link page, webhooks, and
+    deletions at Codat done or scheduled. Six queries whatever the history's length: each kind
+    fetches at most `limit + 1` of its newest rows, which is all the merge can use."""
+    take = limit + 1
+    entries = [
+        *(
+            _timeline_consent(e)
+            for e in _newest(
+                ConsentEvent.objects.filter(company=company).select_related("product", "actor"),
+                "occurred_at",
+                take,
+            )
+        ),
+        *(
+            _timeline_connection(e)
+            for e in _newest(
+                ConnectionEvent.objects.filter(company=company).select_related("connection"),
+                "occurred_at",
+                take,
+            )
+        ),
+        *(
+            _timeline_link(a)
+            for a in _newest(
+                LinkAttempt.objects.filter(company=company).select_related("connection", "user"),
+                "created_at",
+                take,
+            )
+        ),
+        *(
+            _timeline_webhook(w)
+            for w in _newest(
+                WebhookEvent.objects.filter(company=company).defer("body"), "received_at", take
+            )
+        ),
+        *(
+            _timeline_deletion(d)
+            for d in _newest(
+                DeletionRecord.objects.filter(company=company).select_related("actor"),
+                "deleted_at",
+                take,
+            )
+        ),
+        *(
+            _timeline_scheduled(d)
+            for d in _newest(
+                ScheduledDeletion.objects.filter(company=company).select_related("connection"),
+                "scheduled_at",
+                take,
+            )
+        ),
+    ]
+    entries.sort(key=lambda entry: entry.occurred_at, reverse=True)
+    return Timeline(entries=entries[:limit], more=len(entries) > limit)
+
+
+def _newest(queryset, field_name: str, take: int) -> list:
+    return list(queryset.order_by(f"-{field_name}")[:take])
+
+
+def _timeline_consent(event: ConsentEvent) -> TimelineEntry:
+    what = f"{event.product.name}: {event.label_for_staff}"
+    if event.reason:
+        what += f" ({event.reason})"
+    return TimelineEntry(
+        occurred_at=event.occurred_at,
+        source="Consent",
+        what=what,
+        who=event.actor.email if event.actor else "the system",
+        record=event,
+    )
+
+
+def _timeline_connection(event: ConnectionEvent) -> TimelineEntry:
+    connection = event.connection
+    return TimelineEntry(
+        occurred_at=event.occurred_at,
+        source="Connection",
+        what=f"{connection.platform_name} ({connection.get_source_type_display().lower()}): "
+        f"{event.get_kind_display()}",
+        who="",
+        record=event,
+    )
+
+
+def _timeline_link(attempt: LinkAttempt) -> TimelineEntry:
+    if attempt.used_at is not None:
+        outcome = "came back"
+        said = attempt.status_code or ""
+        if attempt.error_message or attempt.status_text:
+            said = f"{said} {attempt.error_message or attempt.status_text}".strip()
+        if said:
+            outcome += f", Codat said {said}"
+    elif attempt.expires_at <= timezone.now():
+        outcome = "never came back"
+    else:
+        outcome = "still open"
+    return TimelineEntry(
+        occurred_at=attempt.created_at,
+        source="Link attempt",
+        what=f"{attempt.connection.platform_name}: sent to Codat's Link page; {outcome}",
+        who=attempt.user.email,
+        record=attempt,
+    )
+
+
+def _timeline_webhook(event: WebhookEvent) -> TimelineEntry:
+    what = f"{event.event_type or 'unreadable event'}: {event.get_status_display()}"
+    if event.outcome:
+        what += f" ({event.outcome})"
+    return TimelineEntry(
+        occurred_at=event.received_at, source="Webhook", what=what, who="Codat", record=event
+    )
+
+
+def _timeline_deletion(record: DeletionRecord) -> TimelineEntry:
+    return TimelineEntry(
+        occurred_at=record.deleted_at,
+        source="Deletion",
+        what=f"Deleted at Codat: {record.platform_name or 'the Codat company'} "
+        f"({record.get_cause_display().lower()})",
+        who=record.actor.email if record.actor else "the system",
+        record=record,
+    )
+
+
+def _timeline_scheduled(deletion: ScheduledDeletion) -> TimelineEntry:
+    what = deletion.connection.platform_name if deletion.connection else "the Codat company"
+    state = (
+        f"done {deletion.done_at:%d %b %Y}"
+        if deletion.done_at
+        else f"due after {deletion.delete_after:%d %b %Y}"
+    )
+    return TimelineEntry(
+        occurred_at=deletion.scheduled_at,
+        source="Scheduled deletion",
+        what=f"Deletion at Codat scheduled: {what}, {state}",
+        who="the system",
+        record=deletion,
+    )

@@ -87,6 +87,10 @@ class AlreadyWithdrawn(Exception):
     pass
 
 
+class ReasonRequired(ValueError):
+    """Staff withdrawing for a customer must say why: the customer is shown the reason."""
+
+
 @dataclass(frozen=True)
 class RequestMeta:
     """How a decision was made, for the evidence (C1)."""
@@ -286,13 +290,18 @@ def consent_withdraw(
     meta: RequestMeta,
     choice: str = WITHDRAW_ONLY,
     on_behalf: bool = False,
+    reason: str = "",
     receipt: bool = True,
 ) -> WithdrawResult:
     """Withdraw at once (C5). With `disconnect`, connections no other product needs are
     unlinked at Codat (access revoked, cached data kept); with `delete`, they are deleted
     (access and cached data gone). `on_behalf`: staff acting at the customer's request,
-    recorded as a staff action. `receipt=False` when the caller tells the customer itself
-    (closing an account sends one confirmation for everything)."""
+    recorded as a staff action with the `reason` they give, which the customer is shown.
+    `receipt=False` when the caller tells the customer itself (closing an account sends one
+    confirmation for everything)."""
+    reason = reason.strip()
+    if on_behalf and not reason:
+        raise ReasonRequired(consent.product.slug)
     with transaction.atomic():
         Company.objects.select_for_update().get(pk=consent.company_id)
         consent = Consent.objects.select_related("company", "product").get(pk=consent.pk)
@@ -331,6 +340,7 @@ def consent_withdraw(
                 "stopped_data_types": [t.key for t in impact.stop_reading],
                 "connections": [str(c.id) for c in targets],
                 "data_held": data_held,
+                **({"reason": reason} if on_behalf else {}),
             },
         )
         codat_sync_settings_changed(company=consent.company)
@@ -389,7 +399,9 @@ def send_receipt(*, event: ConsentEvent) -> None:
         "data_types": describe(event.data_types),
         "site_url": settings.SITE_URL,
     }
-    subject = f"Your consent receipt: {event.product.name} {event.get_action_display().lower()}"
+    label = event.label_for_customer
+    # Only the first letter lowered: "withdrawn by Example Bank" keeps the bank's capitals.
+    subject = f"Your consent receipt: {event.product.name} {label[:1].lower()}{label[1:]}"
     try:
         send_mail(
             subject,

@@ -356,10 +356,12 @@ def consent_receipt(request: HttpRequest) -> HttpResponse:
             {
                 "id": str(e.id),
                 "action": e.action,
-                "action_label": e.get_action_display(),
+                "action_label": e.label_for_customer,
                 "product": e.product.slug,
                 "occurred_at": e.occurred_at.isoformat(),
-                "actor": e.actor.email if e.actor else None,
+                # Staff withdrawing at the customer's request act for the bank (`action_label`).
+                "actor": e.actor.email if e.actor and e.action != e.Action.STAFF else None,
+                "reason": e.reason or None,
                 "data_types": e.data_types,
                 "data_type_labels": [t.label for t in describe(e.data_types)],
                 "text_version": e.text.version if e.text else None,

@@ -30,7 +30,7 @@ from codat_sandbox.faults import MAX_CALLS, fault_add
 from codat_sandbox.models import SandboxFault
 from companies.models import Company
 from connections.models import Connection
-from consents.models import Consent
+from consents.models import Consent, ConsentEvent
 from tests.browser.steps import (
     PASSWORD,
     agree_to_share,
@@ -377,6 +377,25 @@ def test_the_main_admin_pages_pass_axe(page: Page, live_site):
         sweep.check(f"admin {model} list", reflow=False)
         page.goto(f"/admin/{model}/{obj.pk}/change/")
         sweep.check(f"admin {model} page", reflow=False)
+    page.goto(f"/admin/consents/consentevent/{ConsentEvent.objects.get().pk}/change/")
+    sweep.check("admin consent event page (the evidence in words)", reflow=False)
+
+    # Withdrawing at the customer's request: confirmation, refused without a reason, done.
+    page.goto("/admin/consents/consent/")
+    page.locator('input[name="_selected_action"]').check()
+    page.locator('select[name="action"]').select_option("withdraw_on_behalf")
+    page.locator('button[name="index"]').click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Withdraw on the customer's behalf?")
+    sweep.check("admin staff withdrawal, confirmation", reflow=False)
+    page.get_by_role("button", name="Withdraw 1 consent").click()
+    expect(page.get_by_text("Give the customer's reason")).to_be_visible()
+    sweep.check("admin staff withdrawal, without a reason", reflow=False)
+    page.get_by_label("Reason, as the customer gave it").fill("Asked by phone")
+    page.get_by_role("button", name="Withdraw 1 consent").click()
+    expect(page.get_by_text("Withdrew 1 consent(s)")).to_be_visible()
+    page.goto(f"/admin/companies/company/{company.pk}/change/")
+    expect(page.get_by_text("Withdrawn by staff at the customer's request")).to_be_visible()
+    sweep.check("admin company page, with a staff withdrawal", reflow=False)
     # The rest of what staff read, as lists.
     for model in [
         "companies/membership",

@@ -170,7 +170,9 @@ def test_the_company_page_shows_connections_consents_and_events(
     page = staff_client.get(f"/admin/companies/company/{acme.pk}/change/").content.decode()
 
     assert "Xero" in page and "Lending" in page
-    assert page.index("Granted") < page.index("Withdrawn")
+    # The company's timeline is newest first (tests/companies/test_company_timeline.py).
+    timeline = page.split('<table class="company-timeline">', 1)[1]
+    assert timeline.index("Lending: Withdrawn") < timeline.index("Lending: Granted")
 
 
 def test_editing_wording_in_admin_publishes_a_new_version(staff_client, lending):
@@ -203,7 +205,12 @@ def test_staff_can_withdraw_on_a_customers_behalf_and_it_is_recorded_as_theirs(
     with django_capture_on_commit_callbacks(execute=True):
         response = staff_client.post(
             "/admin/consents/consent/",
-            {"action": "withdraw_on_behalf", "_selected_action": [str(consent.pk)]},
+            {
+                "action": "withdraw_on_behalf",
+                "_selected_action": [str(consent.pk)],
+                "confirm": "yes",
+                "reason": "Asked by phone",
+            },
             follow=True,
         )
 
@@ -215,6 +222,7 @@ def test_staff_can_withdraw_on_a_customers_behalf_and_it_is_recorded_as_theirs(
     assert event.details["effect"] == "withdraw"
     assert "invoices" not in allowed_data_types(acme)
     history = owner_client.get("/consents/").content.decode().split("<h2>History</h2>")[1]
-    assert "Staff action" in history
+    assert "Withdrawn by your bank</strong>: Asked by phone" in history
+    assert "staff@bank.example" not in history
     assert [m.to for m in mail.outbox] == [[acme.memberships.get().user.email]]
     assert "on your behalf" in mail.outbox[0].body
