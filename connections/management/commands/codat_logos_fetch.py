@@ -43,3 +43,6 @@ class Command(BaseCommand):
             f"{counts['unchanged']} unchanged, {counts['none']} without one, "
             f"{counts['refused']} refused, {counts['failed']} failed."
         )
+        if counts["failed"]:
+            # Non-zero, so that cron reports it; the next run tries again.
+            raise CommandError(f"{counts['failed']} logo(s) could not be fetched; try again later")
