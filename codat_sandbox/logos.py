@@ -28,7 +28,7 @@ FULL = "full.png"
 
 def logo_url(integration: Integration, name: str) -> str:
     """Absolute, as Codat's image URLs are."""
-    path = reverse("codat_sandbox:logo", args=[integration.key, name])
+    path = reverse("codat_sandbox:assets_logo", args=[integration.key, name])
     return f"{settings.SITE_URL}{path}"
 
 

@@ -99,7 +99,7 @@ urlpatterns = [
     ),
     # Anything else under the API answers like Codat (JSON 404), not with the app's HTML page.
     re_path(r"^codat(?:/.*)?$", api.not_found, name="api_not_found"),
-    path("assets/logos/<str:platform_key>/<str:name>", logos.logo, name="logo"),
+    path("assets/logos/<str:platform_key>/<str:name>", logos.logo, name="assets_logo"),
     path("link/company/<str:company_id>", link.link_company, name="link_company"),
     path(
         "link/companies/<str:company_id>/connections/<str:connection_id>/start",

@@ -45,11 +45,11 @@ ONE_YEAR = 365 * 24 * 3600
 
 
 @require_GET
-def platform_logo(request: HttpRequest, platform_key: str, version: str) -> HttpResponse:
+def platform_logo(request: HttpRequest, platform_key: str, digest: str) -> HttpResponse:
     """A stored platform logo (connections/logos.py). Brand artwork, no customer's data, so
     no sign-in; its URL carries the image's digest, so it may be cached for ever."""
     logo = get_object_or_404(PlatformLogo, platform_key=platform_key)
-    if version != logo.digest[:LOGO_VERSION_LENGTH]:
+    if digest != logo.digest[:LOGO_VERSION_LENGTH]:
         # A page cached before the logo changed: send it to the current one.
         response: HttpResponse = redirect(logo_url(platform_key, logo.digest))
         response["Cache-Control"] = "no-cache"
