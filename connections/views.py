@@ -11,7 +11,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import (
+    require_GET,
+    require_http_methods,
+    require_POST,
+    require_safe,
+)
 from django_ratelimit.decorators import ratelimit
 
 from codat.errors import CodatError, CodatRateLimited, CodatUnavailable
@@ -44,7 +49,7 @@ SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 ONE_YEAR = 365 * 24 * 3600
 
 
-@require_GET
+@require_safe
 def platform_logo(request: HttpRequest, platform_key: str, digest: str) -> HttpResponse:
     """A stored platform logo (connections/logos.py). Brand artwork, no customer's data, so
     no sign-in; its URL carries the image's digest, so it may be cached for ever."""
