@@ -27,10 +27,12 @@ $(STAMP): pyproject.toml
 	cp .env.example .env
 
 # codat_setup --apply sets up the Codat account (here the sandbox's) as going live does:
-# redirect URL, webhook consumer, client-wide sync settings that fetch nothing.
+# redirect URL, webhook consumer, client-wide sync settings that fetch nothing. codat_logos_fetch
+# keeps the platforms' logos (a failure only leaves the letter monograms, so it stops nothing).
 run: $(STAMP) .env
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py codat_setup --apply --sandbox-only
+	-$(BIN)/python manage.py codat_logos_fetch
 	@echo "Consent Portal on http://127.0.0.1:8000 (sandbox console, when on: http://127.0.0.1:8000/sandbox/)"
 	$(BIN)/python manage.py runserver 127.0.0.1:8000
 

@@ -16,9 +16,17 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar, Unpack
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from codat.errors import CodatError, DataTypeNotConsented
+import httpx
+
+from codat.errors import (
+    CodatError,
+    CodatNotFound,
+    CodatUnavailable,
+    DataTypeNotConsented,
+    ImageRefused,
+)
 from codat.financials import (
     BalanceSheetPeriod,
     BankAccount,
@@ -36,9 +44,10 @@ from codat.financials import (
     parse_company_info,
     parse_profit_and_loss,
 )
-from codat.http import BaseClient, ClientOptions
+from codat.http import MIN_ATTEMPT_SECONDS, USER_AGENT, BaseClient, ClientOptions
 from codat.parsing import (
     page_of,
+    parse_branding,
     parse_client_sync_settings,
     parse_company,
     parse_connection,
@@ -54,10 +63,12 @@ from codat.parsing import (
     sync_setting_json,
 )
 from codat.types import (
+    Branding,
     ClientSyncSettings,
     Company,
     Connection,
     DataStatus,
+    Image,
     Integration,
     Page,
     Profile,
@@ -99,6 +110,13 @@ class DataRead:
 
 
 ReadObserver = Callable[[DataRead], None]
+
+# Where Codat's `logoUrl` and branding images live (docs/codat.md §5).
+CODAT_IMAGE_HOSTS = frozenset({"static.codat.io"})
+# The image types kept; anything else (HTML, an error page, a font) is refused.
+IMAGE_CONTENT_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
+# Codat's logos are a few kilobytes; a megabyte-sized "logo" is not one.
+IMAGE_MAX_BYTES = 256 * 1024
 
 # Page size used when following every page: Codat's documented default.
 ALL_PAGES_SIZE = 100
@@ -227,6 +245,63 @@ class CodatClient(BaseClient):
         return _every_page(
             lambda page: self.list_integrations(page=page, page_size=ALL_PAGES_SIZE, query=query)
         )
+
+    # Codat: get-integrations-branding (GET /integrations/{platformKey}/branding)
+    def get_integration_branding(self, platform_key: str) -> Branding:
+        return self._call(
+            "GET", f"/integrations/{_seg(platform_key)}/branding", parse=parse_branding
+        )
+
+    # Not a Platform API operation: reads one of the image URLs that list-integrations
+    # (`logoUrl`) and get-integrations-branding hand out.
+    def download_image(self, url: str, *, max_bytes: int = IMAGE_MAX_BYTES) -> Image:
+        """The image at `url`, or ImageRefused. Images are public, so the API key is never
+        sent with them; only Codat's image host (and the API's own origin, which is where the
+        sandbox serves its images) is asked, so a branding answer cannot point us anywhere
+        else. Not retried: the logo job runs again later."""
+        if not self._may_download_from(url):
+            raise ImageRefused(f"Not downloading images from {_origin(url) or 'that URL'}")
+        remaining = self.remaining_budget
+        if remaining < MIN_ATTEMPT_SECONDS:
+            raise CodatUnavailable("Codat request budget exhausted before the image was asked for")
+        with httpx.Client(
+            transport=self._transport,
+            headers={"Accept": ", ".join(IMAGE_CONTENT_TYPES), "User-Agent": USER_AGENT},
+            timeout=self._timeout(remaining),
+            follow_redirects=False,
+        ) as http:
+            try:
+                with http.stream("GET", url) as response:
+                    if response.status_code == 404:
+                        raise CodatNotFound("No image at that URL", status_code=404)
+                    if not response.is_success:
+                        raise CodatUnavailable(
+                            f"The image host answered {response.status_code}",
+                            status_code=response.status_code,
+                        )
+                    content_type = _media_type(response.headers.get("Content-Type", ""))
+                    if content_type not in IMAGE_CONTENT_TYPES:
+                        raise ImageRefused(f"Not an image we keep ({content_type or 'no type'})")
+                    declared = response.headers.get("Content-Length", "")
+                    if declared.isdigit() and int(declared) > max_bytes:
+                        raise ImageRefused(f"Image larger than {max_bytes} bytes")
+                    content = bytearray()
+                    for chunk in response.iter_bytes():
+                        content += chunk
+                        if len(content) > max_bytes:
+                            raise ImageRefused(f"Image larger than {max_bytes} bytes")
+            except httpx.TransportError as exc:
+                raise CodatUnavailable(f"Image host unreachable ({type(exc).__name__})") from exc
+        return Image(content=bytes(content), content_type=content_type, url=url)
+
+    def _may_download_from(self, url: str) -> bool:
+        origin = _origin(url)
+        parts = urlsplit(url)
+        if not origin or parts.username or parts.password:
+            return False
+        if origin == _origin(self.base_url):
+            return True
+        return parts.scheme == "https" and (parts.hostname or "") in CODAT_IMAGE_HOSTS
 
     # --- Data: sync settings, refresh, status, pull history ----------------------------------
 
@@ -590,3 +665,18 @@ def _every_page(fetch: Callable[[int], Page[T]]) -> list[T]:
         if not page.results or not page.has_next:
             return results
         page_number += 1
+
+
+def _origin(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+        port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    except ValueError:  # an unparseable host or port
+        return ""
+    if not parts.scheme or not parts.hostname:
+        return ""
+    return f"{parts.scheme}://{parts.hostname}:{port}"
+
+
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()

@@ -72,6 +72,11 @@ class DatasetAlreadyInProgress(CodatRejected):
     """
 
 
+class ImageRefused(CodatError):
+    """An image URL Codat gave us was not fetched, or its answer not kept: a host we do not
+    download from, a type that is not PNG, JPEG or SVG, or more bytes than the limit."""
+
+
 class DataTypeNotConsented(CodatError):
     """The consent gate refused a refresh or read of a data type no active consent covers.
 

@@ -109,6 +109,8 @@ class BaseClient:
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._breaker = breaker
+        # Kept for the unauthenticated image client (CodatClient.download_image).
+        self._transport = transport
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.budget = budget

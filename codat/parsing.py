@@ -14,6 +14,8 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from codat.types import (
+    Branding,
+    BrandingImage,
     ClientSyncSettings,
     Company,
     Connection,
@@ -119,6 +121,28 @@ def parse_integration(data: Mapping[str, Any]) -> Integration:
         integration_id=_optional_text(data, "integrationId"),
         is_beta=data.get("isBeta") is True,
     )
+
+
+def parse_branding(data: Mapping[str, Any]) -> Branding:
+    logo = data.get("logo")
+    logo = logo if isinstance(logo, Mapping) else {}
+    return Branding(
+        logo_square=_branding_image(logo.get("square")),
+        logo_full=_branding_image(logo.get("full")),
+        source_id=_optional_text(data, "sourceId"),
+    )
+
+
+def _branding_image(data: Any) -> BrandingImage | None:
+    """`{"image": {"src", "alt"}}`, or None when Codat sends no usable source."""
+    image = data.get("image") if isinstance(data, Mapping) else None
+    if not isinstance(image, Mapping):
+        return None
+    src = image.get("src")
+    if not isinstance(src, str) or not src:
+        return None
+    alt = image.get("alt")
+    return BrandingImage(src=src, alt=alt if isinstance(alt, str) else "")
 
 
 def page_of(parse_item: Callable[[Any], T]) -> Callable[[Any], Page[T]]:

@@ -141,6 +141,30 @@ class Integration:
 
 
 @dataclass(frozen=True)
+class BrandingImage:
+    src: str
+    alt: str = ""
+
+
+@dataclass(frozen=True)
+class Branding:
+    """An integration's official artwork: the logo in two shapes (buttons are not kept)."""
+
+    logo_square: BrandingImage | None
+    logo_full: BrandingImage | None
+    source_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Image:
+    """An image downloaded from one of Codat's image URLs, already checked for size and type."""
+
+    content: bytes
+    content_type: str  # one of IMAGE_CONTENT_TYPES, without parameters
+    url: str
+
+
+@dataclass(frozen=True)
 class Page(Generic[T]):
     results: tuple[T, ...]
     page_number: int

@@ -3,7 +3,8 @@
 Keys, names and source types are Codat's real ones (docs/codat.md §5). Xero's and the Codat
 Sandbox's `integrationId`/`sourceId` are the real values quoted in Codat's docs; the others are
 fixed UUIDs of our own, stable forever so that stored connections and tests can rely on them.
-Logos are our own plain badges served from our static files; no image is fetched from elsewhere.
+`logoUrl` points at the app's letter monograms in our static files; the branding images
+are drawn by `codat_sandbox.logos`. No image is fetched from elsewhere.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from . import timeline
 from .integrations import SANDBOX_CLIENT_ID, Integration, get_integration
+from .logos import FULL, SQUARE, logo_url
 from .models import (
     SandboxCompany,
     SandboxConnection,
@@ -139,12 +140,16 @@ def integration_json(
 
 
 def branding_json(integration: Integration) -> dict[str, Any]:
-    # One badge serves as both the full and the square logo; Codat sends no button images for
-    # most platforms, and the spec allows an empty `button`.
+    # Artwork the sandbox draws and serves itself (codat_sandbox.logos); Codat sends no
+    # button images for most platforms, and the spec allows an empty `button`.
     return {
         "logo": {
-            "full": {"image": {"src": integration.logo_url, "alt": f"{integration.name} logo"}},
-            "square": {"image": {"src": integration.logo_url, "alt": f"{integration.name} icon"}},
+            "full": {
+                "image": {"src": logo_url(integration, FULL), "alt": f"{integration.name} logo"}
+            },
+            "square": {
+                "image": {"src": logo_url(integration, SQUARE), "alt": f"{integration.name} icon"}
+            },
         },
         "button": {},
         "sourceId": integration.source_id,

@@ -1,6 +1,7 @@
 """Sandbox URLs, mounted at /sandbox/ by the project only while the sandbox is on.
 
 - `codat/…`: the Codat REST API (a trailing slash is tolerated, as HTTP clients differ);
+- `assets/…`: the branding images (Codat's static host; no key needed);
 - `link/…`: hosted Link pages (a company's `redirect`, a connection's `linkUrl`);
 - ``: the console, and `console/…` the POST actions its forms send.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from django.urls import path, re_path
 
-from . import api, console, data_api, link
+from . import api, console, data_api, link, logos
 
 app_name = "codat_sandbox"
 
@@ -136,6 +137,7 @@ urlpatterns = [
     ),
     # Anything else under the API answers like Codat (JSON 404), not with the app's HTML page.
     re_path(r"^codat(?:/.*)?$", api.not_found, name="api_not_found"),
+    path("assets/logos/<str:platform_key>/<str:name>", logos.logo, name="assets_logo"),
     path("link/company/<str:company_id>", link.link_company, name="link_company"),
     path(
         "link/companies/<str:company_id>/connections/<str:connection_id>/start",

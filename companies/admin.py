@@ -256,13 +256,10 @@ class CompanyAdmin(DateSafeChangeListMixin, CodatMirrorAdmin):
         # One query for the whole changelist, however many companies it shows.
         return super().get_queryset(request).annotate(_member_count=Count("memberships"))
 
-    def get_fields(self, request: HttpRequest, obj: Company | None = None):
-        fields = super().get_fields(request, obj)
-        # A company being added has nothing to review yet.
-        return fields if obj is not None else [f for f in fields if f != "lending_review"]
-
     @admin.display(description="Lending review")
     def lending_review(self, company: Company) -> str:
+        if company._state.adding:
+            return "-"  # the add page: nothing to review yet
         # A link, not the figures: opening it reads the data, under the staff member's name.
         url = reverse("insights:lending_review", args=[company.pk])
         return format_html('<a href="{}">Open the Lending review (reads the data)</a>', url)

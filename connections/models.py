@@ -28,8 +28,8 @@ PICKER_SOURCE_TYPES = (SourceType.ACCOUNTING, SourceType.BANKING, SourceType.COM
 class Integration(models.Model):
     """Our copy of Codat's integration catalogue, refreshed from GET /integrations.
 
-    Logos come from our own static files (no third-party images on our pages), keyed by the
-    platform key.
+    Logos are `PlatformLogo` rows (Codat's artwork, downloaded and served from our own origin),
+    or else our own letter monograms in the static files.
     """
 
     key = models.CharField(max_length=4, unique=True)
@@ -44,6 +44,28 @@ class Integration(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.key})"
+
+
+class PlatformLogo(models.Model):
+    """A platform's logo as Codat brands it, downloaded by `codat_logos_fetch` and served by
+    us (`connections:logo`), so that pages show no image from another origin (the CSP's
+    `img-src 'self'`). Kept in the database because it is the one store every web node shares;
+    a platform without a row shows its monogram."""
+
+    platform_key = models.CharField(max_length=4, unique=True)
+    content = models.BinaryField()
+    content_type = models.CharField(max_length=30)
+    # SHA-256 of the content, hex: part of the logo's URL, so a new logo is a new URL and the
+    # old one can be cached for ever.
+    digest = models.CharField(max_length=64)
+    # Where Codat's branding said the image was; a different URL is a new logo to download.
+    source_url = models.URLField(max_length=2000)
+    fetched_at = models.DateTimeField(default=timezone.now)
+    # When Codat's branding last still pointed at this image.
+    checked_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"Logo of {self.platform_key}"
 
 
 class ConnectionQuerySet(models.QuerySet):

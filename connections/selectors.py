@@ -16,6 +16,7 @@ from connections.models import (
     DataSync,
     Integration,
     LinkAttempt,
+    PlatformLogo,
     SourceType,
 )
 
@@ -34,6 +35,11 @@ class PickerGroup:
     source_type: str
     label: str
     tiles: list[PickerTile]
+
+
+def platform_logo_versions() -> dict[str, str]:
+    """Each stored logo's digest by platform key: which platforms show Codat's artwork."""
+    return dict(PlatformLogo.objects.values_list("platform_key", "digest"))
 
 
 def connections_for_company(company: Company) -> tuple[list[Connection], list[Connection]]:

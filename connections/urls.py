@@ -5,6 +5,7 @@ from connections import views
 app_name = "connections"
 
 urlpatterns = [
+    path("logos/<str:platform_key>/<str:digest>", views.platform_logo, name="logo"),
     path("connect/<str:platform_key>/", views.connect, name="connect"),
     path("connections/", views.connection_list, name="list"),
     path("connections/new/", views.picker, name="picker"),

@@ -11,7 +11,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import (
+    require_GET,
+    require_http_methods,
+    require_POST,
+    require_safe,
+)
 from django_ratelimit.decorators import ratelimit
 
 from codat.errors import CodatError, CodatRateLimited, CodatUnavailable
@@ -19,7 +24,8 @@ from companies.models import Company
 from companies.selectors import current_company, signed_in_user
 from connections import selectors, services
 from connections.forms import LinkReturnForm, PickerFilterForm
-from connections.models import Connection, Integration, LinkAttempt
+from connections.logos import LOGO_VERSION_LENGTH, logo_url
+from connections.models import Connection, Integration, LinkAttempt, PlatformLogo
 from consents import services as consent_services
 from consents.models import Product
 from consents.notifications import access_notices_send
@@ -35,6 +41,31 @@ logger = logging.getLogger("connections")
 security_log = logging.getLogger("consent_portal.security")
 
 PLATFORM_KEY = re.compile(r"^[a-z]{4}$")
+
+
+# Served with each SVG logo: should someone open its URL directly, nothing in it may run or
+# load (as an <img> it could not anyway).
+SVG_POLICY = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
+ONE_YEAR = 365 * 24 * 3600
+
+
+@require_safe
+def platform_logo(request: HttpRequest, platform_key: str, digest: str) -> HttpResponse:
+    """A stored platform logo (connections/logos.py). Brand artwork, no customer's data, so
+    no sign-in; its URL carries the image's digest, so it may be cached for ever."""
+    logo = get_object_or_404(PlatformLogo, platform_key=platform_key)
+    if digest != logo.digest[:LOGO_VERSION_LENGTH]:
+        # A page cached before the logo changed: send it to the current one.
+        response: HttpResponse = redirect(logo_url(platform_key, logo.digest))
+        response["Cache-Control"] = "no-cache"
+        return response
+    response = HttpResponse(bytes(logo.content), content_type=logo.content_type)
+    response["Cache-Control"] = f"public, max-age={ONE_YEAR}, immutable"
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Disposition"] = "inline"
+    if logo.content_type == "image/svg+xml":
+        response["Content-Security-Policy"] = SVG_POLICY
+    return response
 
 
 def _codat_failure(request: HttpRequest, exc: CodatError, *, action: str) -> HttpResponse:

@@ -144,6 +144,7 @@ def _build_world() -> World:
             "platform_key": "gbol",
             "slug": lending.slug,
             "version": "1",
+            "digest": "0123456789abcdef",
             "uidb64": "MQ",
             "token": "set-password",
             # The admin's own: a user's password page, the "view on site" redirect, app pages.
@@ -161,6 +162,7 @@ def _build_world() -> World:
             "data_type": "invoices",
             "dataset_id": str(dataset.id if dataset else uuid.uuid4()),
             "platform_key": "mqjo",
+            "name": "square.svg",
             "public_id": str(message.public_id if message else uuid.uuid4()),
             "webhook_id": str(consumer.id),
         },

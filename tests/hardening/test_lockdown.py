@@ -221,12 +221,14 @@ CONSOLE_ROUTES = [name for name, view in _sandbox_routes() if getattr(view, "san
 
 
 def test_every_sandbox_page_that_is_not_codats_api_or_link_page_is_a_guarded_console_page():
-    # Codat's own surfaces (the key-protected API, the Link page) stay as Codat has them;
-    # everything else is the console and must carry its guard.
+    # Codat's own surfaces (the key-protected API, the Link page, the public host its
+    # branding images are on) stay as Codat has them; everything else is the console and must
+    # carry its guard.
     unguarded = [
         name
         for name, view in _sandbox_routes()
-        if not name.startswith(("api_", "link_")) and not getattr(view, "sandbox_console", 0)
+        if not name.startswith(("api_", "link_", "assets_"))
+        and not getattr(view, "sandbox_console", 0)
     ]
 
     assert unguarded == []

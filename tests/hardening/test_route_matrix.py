@@ -139,6 +139,7 @@ _PLACEHOLDERS = {
     "<str:platform_key>": "gbol",
     "<slug:slug>": "lending",
     "<int:version>": "1",
+    "<str:digest>": "0123456789abcdef",
     "<uidb64>": "MQ",
     "<token>": "set-password",
 }

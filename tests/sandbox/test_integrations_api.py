@@ -134,14 +134,36 @@ def test_an_unknown_integration_is_a_404(api, key):
     assert api.get(f"/integrations/{key}/branding").status_code == 404
 
 
-def test_branding_points_at_our_badge(api, settings):
+def test_branding_points_at_artwork_the_sandbox_serves_itself(api, settings):
     body = api.get("/integrations/suuo/branding").json()
 
-    logo = f"{settings.SITE_URL}/static/img/platforms/suuo.svg"
+    base = f"{settings.SITE_URL}/sandbox/assets/logos/suuo"
     assert body["sourceId"] == "d5fcb646-a54e-49dc-8ad5-5a3a11b99944"
-    assert body["logo"]["square"]["image"] == {"src": logo, "alt": "Plaid icon"}
-    assert body["logo"]["full"]["image"]["src"] == logo
+    assert body["logo"]["square"]["image"] == {"src": f"{base}/square.svg", "alt": "Plaid icon"}
+    assert body["logo"]["full"]["image"] == {"src": f"{base}/full.png", "alt": "Plaid logo"}
     assert body["button"] == {}
+
+
+def test_the_branding_images_are_served_without_a_key_and_never_change(client):
+    square = client.get("/sandbox/assets/logos/suuo/square.svg")
+    full = client.get("/sandbox/assets/logos/suuo/full.png")
+
+    assert square.status_code == 200
+    assert square["Content-Type"] == "image/svg+xml"
+    assert square.content.startswith(b"<svg ") and b"<title>Plaid</title>" in square.content
+    assert b"<script" not in square.content
+    assert full.status_code == 200
+    assert full["Content-Type"] == "image/png"
+    assert full.content.startswith(b"\x89PNG\r\n\x1a\n")
+    assert client.get("/sandbox/assets/logos/suuo/square.svg").content == square.content
+    assert client.get("/sandbox/assets/logos/gbol/square.svg").content != square.content
+
+
+@pytest.mark.parametrize(
+    "path", ["/sandbox/assets/logos/zzzz/square.svg", "/sandbox/assets/logos/suuo/other.gif"]
+)
+def test_an_unknown_branding_image_is_a_404(client, path):
+    assert client.get(path).status_code == 404
 
 
 def test_integrations_are_read_only(api):
