@@ -317,6 +317,20 @@ def test_every_customer_page_passes_axe_and_reflows_at_320_px(
     sweep.check("product, withdrawn")
     page.goto("/consents/")
     sweep.check("my consents, with history")
+    page.goto("/consents/lending/")
+    sweep.check("one consent, its details and history")
+    page.goto("/products/lending/wording/1/")
+    sweep.check("a wording version")
+    page.goto("/consents/receipt/")
+    sweep.check("receipt, printable")
+
+    # Closing the account: the impact page, and its error (nothing is closed).
+    page.goto("/consents/")
+    page.get_by_role("link", name="Close my account and delete my data").click()
+    sweep.check("close account")
+    watch.expect_error_page("/accounts/close/", 400)
+    page.get_by_role("button", name="Close account and delete data").click()
+    sweep.check_focus_on_error_summary("close account, with errors")
 
     # Codat not answering when the customer tries to connect.
     page.goto("/connections/new/")
