@@ -37,9 +37,9 @@ from companies.forms import (
 )
 from companies.requests import account_named_in
 from companies.selectors import (
-    company_for_user,
     current_company,
     pending_signup_for_token,
+    request_company,
     signed_in_user,
 )
 from companies.services import SignupLinkUsed, signup_confirm, signup_request
@@ -194,7 +194,7 @@ def account_closed(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
-    company = company_for_user(request.user)
+    company = request_company(request)  # the same lookup the page's banners make
     statuses = product_statuses(company) if company else []
     return render(request, "home.html", {"statuses": statuses})
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.db.models import CharField, Subquery, Value
 from django.utils import timezone
 
 from codat.types import source_type_of
@@ -21,14 +22,22 @@ def allowed_data_types(company: Company) -> frozenset[str]:
     Every Codat refresh, sync-settings update and data read goes through this (C5: a withdrawal
     takes effect the moment it is committed).
     """
-    now = timezone.now()
-    types: set[str] = set()
-    for consent in (
+    return _allowed_by(
         Consent.objects.for_company(company)
         .active()
         .with_banking_clock()
-        .only("data_types", "granted_at", "banking_confirmed_at")
-    ):
+        .only("state", "data_types", "granted_at", "banking_confirmed_at")
+    )
+
+
+def _allowed_by(consents) -> frozenset[str]:
+    """The gate's answer from the company's consents, already read (those not active count
+    for nothing)."""
+    now = timezone.now()
+    types: set[str] = set()
+    for consent in consents:
+        if not consent.is_active:
+            continue
         # A lapsed banking clock pauses the bank's data, not the rest of the consent.
         paused = consent.banking_data_types if consent.banking_lapsed(now) else []
         types.update(t for t in consent.data_types if t not in paused)
@@ -44,12 +53,34 @@ def allowed_data_types_for_codat_company(codat_company_id: str) -> frozenset[str
 def data_types_read_from(connection: Connection) -> list[DataType]:
     """What the company's consents let us read from this connection, in plain words: the data
     types of its kind of source that some active consent covers."""
-    return describe(
-        sorted(
-            t
-            for t in allowed_data_types(connection.company)
-            if source_type_of(t) == connection.source_type
-        )
+    return _read_from(connection, allowed_data_types(connection.company))
+
+
+def _read_from(connection: Connection, allowed: frozenset[str]) -> list[DataType]:
+    return describe(sorted(t for t in allowed if source_type_of(t) == connection.source_type))
+
+
+@dataclass(frozen=True)
+class ConnectionUse:
+    """What a connection's page says about use: the products an active consent lets read
+    from its kind of data, and the data types the consents let us read from it."""
+
+    products: list[ProductStatus]
+    data_types: list[DataType]
+
+
+def connection_use(connection: Connection) -> ConnectionUse:
+    """The company's consents read once for both (four queries in all)."""
+    company = connection.company
+    consents = list(
+        Consent.objects.for_company(company).with_banking_clock().select_related("text")
+    )
+    statuses = _statuses(consents, _company_connections(company))
+    return ConnectionUse(
+        products=[
+            s for s in statuses if s.is_active and connection.source_type in s.product.source_types
+        ],
+        data_types=_read_from(connection, _allowed_by(consents)),
     )
 
 
@@ -235,12 +266,13 @@ def linked_source_types(company: Company) -> set[str]:
 
 def product_statuses(company: Company) -> list[ProductStatus]:
     """Each active product and where this company stands with it: four queries in all."""
-    consents = {
-        c.product_id: c
-        for c in Consent.objects.for_company(company).with_banking_clock().select_related("text")
-    }
-    known = _company_connections(company)
-    return [_status(p, consents.get(p.pk), known) for p in Product.objects.active()]
+    consents = Consent.objects.for_company(company).with_banking_clock().select_related("text")
+    return _statuses(list(consents), _company_connections(company))
+
+
+def _statuses(consents: list[Consent], known: _CompanyConnections) -> list[ProductStatus]:
+    by_product = {c.product_id: c for c in consents}
+    return [_status(p, by_product.get(p.pk), known) for p in Product.objects.active()]
 
 
 def product_status(company: Company, product: Product) -> ProductStatus:
@@ -263,15 +295,6 @@ def data_types_already_shared(company: Company, product: Product) -> set[str]:
     for data_types in others.values_list("data_types", flat=True):
         shared.update(data_types)
     return shared & set(product.all_data_types)
-
-
-def products_using(company: Company, connection: Connection) -> list[ProductStatus]:
-    """The products an active consent lets read from this connection's kind of data."""
-    return [
-        status
-        for status in product_statuses(company)
-        if status.is_active and connection.source_type in status.product.source_types
-    ]
 
 
 def data_types_for_product(status: ProductStatus, connection: Connection) -> list[DataType]:
@@ -358,24 +381,81 @@ def _connection_entry(event: ConnectionEvent) -> HistoryEntry:
     )
 
 
-def history(company: Company, product: Product | None = None) -> list[HistoryEntry]:
-    """Consent decisions and connection events, oldest first: the company's, or one product's
-    (its decisions, and the events of connections of the kinds it reads since it was first
-    agreed to). Two queries."""
-    events = consent_history(company)
+# Entries on one page of a history; page 1 is the latest.
+HISTORY_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """One page of a history, oldest first on the page; page 1 holds the latest entries, so
+    that a page costs the same however long the history has grown."""
+
+    entries: list[HistoryEntry]
+    number: int
+    has_earlier: bool
+
+    @property
+    def has_later(self) -> bool:
+        return self.number > 1
+
+
+def page_number(value: str | None) -> int:
+    """A `?page=` value as a page number: 1 for anything that is not a positive integer."""
+    try:
+        number = int(value or 1)
+    except ValueError:
+        return 1
+    return max(number, 1)
+
+
+def history(
+    company: Company,
+    product: Product | None = None,
+    *,
+    page: int = 1,
+    per_page: int = HISTORY_PAGE_SIZE,
+) -> HistoryPage:
+    """A page of consent decisions and connection events: the company's, or one product's (its
+    decisions, and the events of connections of the kinds it reads since it was first agreed
+    to). Three queries of at most a page each, however long the history: the page's keys
+    from both tables at once, then each table's rows for those keys."""
+    decisions = ConsentEvent.objects.filter(company=company)
+    access_changes = ConnectionEvent.objects.filter(company=company)
     if product is not None:
-        events = events.filter(product=product)
-    entries = [_consent_entry(e) for e in events]
-    connection_events = ConnectionEvent.objects.filter(company=company).select_related("connection")
-    if product is not None:
-        if not entries:
-            return []
-        connection_events = connection_events.filter(
-            connection__source_type__in=product.source_types,
-            occurred_at__gte=entries[0].occurred_at,
+        decisions = decisions.filter(product=product)
+        first_agreed = (
+            ConsentEvent.objects.filter(company=company, product=product)
+            .order_by("occurred_at")
+            .values("occurred_at")[:1]
         )
-    entries += [_connection_entry(e) for e in connection_events]
-    return sorted(entries, key=lambda entry: entry.occurred_at)
+        access_changes = access_changes.filter(
+            connection__source_type__in=product.source_types,
+            occurred_at__gte=Subquery(first_agreed),
+        )
+    keys = (
+        decisions.order_by()
+        .annotate(table=Value("consent", output_field=CharField()))
+        .values_list("occurred_at", "id", "table")
+        .union(
+            access_changes.order_by()
+            .annotate(table=Value("connection", output_field=CharField()))
+            .values_list("occurred_at", "id", "table"),
+            all=True,
+        )
+        .order_by("-occurred_at", "-id")
+    )
+    offset = (page - 1) * per_page
+    page_keys = list(keys[offset : offset + per_page + 1])
+    has_earlier = len(page_keys) > per_page
+    page_keys = page_keys[:per_page]
+    consent_ids = [pk for _, pk, table in page_keys if table == "consent"]
+    connection_ids = [pk for _, pk, table in page_keys if table == "connection"]
+    entries = [_consent_entry(e) for e in consent_history(company).filter(pk__in=consent_ids)] + [
+        _connection_entry(e)
+        for e in ConnectionEvent.objects.filter(pk__in=connection_ids).select_related("connection")
+    ]
+    entries.sort(key=lambda entry: (entry.occurred_at, str(entry.event.pk)))
+    return HistoryPage(entries=entries, number=page, has_earlier=has_earlier)
 
 
 def consent_history(company: Company):
@@ -383,6 +463,26 @@ def consent_history(company: Company):
         ConsentEvent.objects.filter(company=company)
         .select_related("product", "actor", "text", "text__product")
         .order_by("occurred_at")
+    )
+
+
+def access_changes(company: Company):
+    """Every change in the company's connections' access, oldest first."""
+    return (
+        ConnectionEvent.objects.filter(company=company)
+        .select_related("connection")
+        .order_by("occurred_at")
+    )
+
+
+def texts_agreed_to(company: Company) -> list[ConsentText]:
+    """Every wording version some decision of the company refers to, by product and version:
+    one query, however many decisions."""
+    referred = ConsentEvent.objects.filter(company=company, text__isnull=False).values("text_id")
+    return list(
+        ConsentText.objects.filter(pk__in=referred)
+        .select_related("product")
+        .order_by("product__name", "version")
     )
 
 

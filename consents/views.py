@@ -2,11 +2,12 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -242,7 +243,9 @@ def my_consents(request: HttpRequest) -> HttpResponse:
         "consents/mine.html",
         {
             "statuses": selectors.product_statuses(company),
-            "entries": selectors.history(company),
+            "history": selectors.history(
+                company, page=selectors.page_number(request.GET.get("page"))
+            ),
             "is_owner": is_owner(company=company, user=signed_in_user(request)),
             "deletions": selectors.deletion_history(company),
         },
@@ -267,7 +270,9 @@ def consent_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "status": status,
             "consent": status.consent,
             "data_types": describe(status.consent.data_types),
-            "entries": selectors.history(company, product),
+            "history": selectors.history(
+                company, product, page=selectors.page_number(request.GET.get("page"))
+            ),
         },
     )
 
@@ -317,10 +322,9 @@ def _receipt_consents(company) -> list[dict]:
 @login_required
 @require_GET
 def consent_receipt_page(request: HttpRequest) -> HttpResponse:
-    """The receipt as a page a person can read, print and keep."""
+    """The receipt as a page a person can read, print and keep: the history a page at a time
+    (the latest first), with every wording version the business ever agreed to."""
     company = current_company(request)
-    entries = selectors.history(company)
-    texts = {e.text.pk: e.text for e in entries if e.text is not None}
     return render(
         request,
         "consents/receipt.html",
@@ -328,70 +332,106 @@ def consent_receipt_page(request: HttpRequest) -> HttpResponse:
             "company": company,
             "generated_at": timezone.now(),
             "statuses": selectors.product_statuses(company),
-            "entries": entries,
-            "texts": sorted(texts.values(), key=lambda t: (t.product.name, t.version)),
+            "history": selectors.history(
+                company, page=selectors.page_number(request.GET.get("page"))
+            ),
+            "texts": selectors.texts_agreed_to(company),
         },
     )
 
 
+def _receipt_decision(e: ConsentEvent) -> dict:
+    return {
+        "id": str(e.id),
+        "action": e.action,
+        "action_label": e.get_action_display(),
+        "product": e.product.slug,
+        "occurred_at": e.occurred_at.isoformat(),
+        "actor": e.actor.email if e.actor else None,
+        "data_types": e.data_types,
+        "data_type_labels": [t.label for t in describe(e.data_types)],
+        "text_version": e.text.version if e.text else None,
+        "text_sha256": e.text_sha256,
+        "method": e.method,
+        "details": e.details,
+    }
+
+
+def _receipt_access_change(e: ConnectionEvent) -> dict:
+    return {
+        "id": str(e.id),
+        "event": e.kind,
+        "event_label": e.get_kind_display(),
+        "platform": e.connection.platform_name,
+        "kind_of_data": e.connection.source_type,
+        "occurred_at": e.occurred_at.isoformat(),
+    }
+
+
+def _receipt_text(t: ConsentText) -> dict:
+    return {
+        "product": t.product.slug,
+        "version": t.version,
+        "sha256": t.sha256,
+        "published_at": t.published_at.isoformat(),
+        "body": t.body,
+    }
+
+
+# Rows read from the database at a time while the JSON receipt streams.
+RECEIPT_BATCH_SIZE = 500
+
+
+def _json_array(items) -> Iterator[str]:
+    """A JSON array written an item at a time, indented as the rest of the receipt."""
+    separator = "\n    "
+    for item in items:
+        yield separator + json.dumps(item, ensure_ascii=False)
+        separator = ",\n    "
+    yield "\n  ]" if separator != "\n    " else "]"
+
+
+def _receipt_json(company, head: dict) -> Iterator[str]:
+    # The head without its closing brace, then each long list as it is read: memory stays the
+    # same however long the history (docs/receipt.md).
+    yield json.dumps(head, indent=2, ensure_ascii=False)[: -len("\n}")]
+    texts: dict = {}
+
+    def decisions() -> Iterator[dict]:
+        for event in selectors.consent_history(company).iterator(chunk_size=RECEIPT_BATCH_SIZE):
+            if event.text is not None:
+                texts.setdefault(event.text_id, event.text)
+            yield _receipt_decision(event)
+
+    yield ',\n  "history": ['
+    yield from _json_array(decisions())
+    yield ',\n  "connection_history": ['
+    yield from _json_array(
+        _receipt_access_change(e)
+        for e in selectors.access_changes(company).iterator(chunk_size=RECEIPT_BATCH_SIZE)
+    )
+    yield ',\n  "texts": ['
+    yield from _json_array(_receipt_text(t) for t in texts.values())
+    yield "\n}\n"
+
+
 @login_required
 @require_GET
-def consent_receipt(request: HttpRequest) -> HttpResponse:
+def consent_receipt(request: HttpRequest) -> StreamingHttpResponse:
     """Every decision this business made, with the exact wording each time, and every change
     in its connections' access: a consent receipt the customer can keep. The keys are stable
-    and documented in docs/receipt.md."""
+    and documented in docs/receipt.md. Streamed, so that a long history costs no memory."""
     company = current_company(request)
-    entries = selectors.history(company)
-    events = [e.event for e in entries if isinstance(e.event, ConsentEvent)]
-    connection_events = [e.event for e in entries if isinstance(e.event, ConnectionEvent)]
-    texts = {e.text.pk: e.text for e in events if e.text is not None}
-    receipt = {
+    head = {
         "schema_version": RECEIPT_SCHEMA_VERSION,
         "company": {"id": str(company.id), "name": company.name},
         "generated_at": timezone.now().isoformat(),
         "processor": "Codat Ltd (reads the data on our behalf)",
         "consents": _receipt_consents(company),
-        "history": [
-            {
-                "id": str(e.id),
-                "action": e.action,
-                "action_label": e.get_action_display(),
-                "product": e.product.slug,
-                "occurred_at": e.occurred_at.isoformat(),
-                "actor": e.actor.email if e.actor else None,
-                "data_types": e.data_types,
-                "data_type_labels": [t.label for t in describe(e.data_types)],
-                "text_version": e.text.version if e.text else None,
-                "text_sha256": e.text_sha256,
-                "method": e.method,
-                "details": e.details,
-            }
-            for e in events
-        ],
-        "connection_history": [
-            {
-                "id": str(e.id),
-                "event": e.kind,
-                "event_label": e.get_kind_display(),
-                "platform": e.connection.platform_name,
-                "kind_of_data": e.connection.source_type,
-                "occurred_at": e.occurred_at.isoformat(),
-            }
-            for e in connection_events
-        ],
-        "texts": [
-            {
-                "product": t.product.slug,
-                "version": t.version,
-                "sha256": t.sha256,
-                "published_at": t.published_at.isoformat(),
-                "body": t.body,
-            }
-            for t in texts.values()
-        ],
     }
-    response = HttpResponse(
-        json.dumps(receipt, indent=2, ensure_ascii=False), content_type="application/json"
+    response = StreamingHttpResponse(
+        (chunk.encode() for chunk in _receipt_json(company, head)),
+        content_type="application/json",
     )
     response["Content-Disposition"] = 'attachment; filename="consent-receipt.json"'
     return response
