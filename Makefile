@@ -58,8 +58,11 @@ test-postgres: $(STAMP)
 # Webhook intake vs a trivial view under gunicorn on loopback: a measurement, not a test (W5).
 # It makes and drops its own database; results also go to bench/results/ (ignored by git).
 # More options: make bench BENCH_ARGS="--database-url $(POSTGRES_URL) --known-company"
+# Then the customer pages against a trivial signed-in page, in one process (bench/README.md):
+# make bench PAGES_ARGS="--database-url $(POSTGRES_URL)"
 bench: $(STAMP)
 	$(BIN)/python bench/webhook_intake.py --json $(BENCH_ARGS)
+	$(BIN)/python bench/customer_pages.py --json $(PAGES_ARGS)
 
 clean:
 	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache .mypy_cache

@@ -391,24 +391,24 @@ def _json_array(items) -> Iterator[str]:
     yield "\n  ]" if separator != "\n    " else "]"
 
 
-def _receipt_json(company, head: dict) -> Iterator[str]:
+def _receipt_json(head: dict, decisions, access_changes) -> Iterator[str]:
     # The head without its closing brace, then each long list as it is read: memory stays the
-    # same however long the history (docs/receipt.md).
+    # same however long the history (docs/receipt.md). The querysets come made: the body is
+    # written after the view has returned, outside the tenant scope, which would refuse them.
     yield json.dumps(head, indent=2, ensure_ascii=False)[: -len("\n}")]
     texts: dict = {}
 
-    def decisions() -> Iterator[dict]:
-        for event in selectors.consent_history(company).iterator(chunk_size=RECEIPT_BATCH_SIZE):
+    def decision_items() -> Iterator[dict]:
+        for event in decisions.iterator(chunk_size=RECEIPT_BATCH_SIZE):
             if event.text is not None:
                 texts.setdefault(event.text_id, event.text)
             yield _receipt_decision(event)
 
     yield ',\n  "history": ['
-    yield from _json_array(decisions())
+    yield from _json_array(decision_items())
     yield ',\n  "connection_history": ['
     yield from _json_array(
-        _receipt_access_change(e)
-        for e in selectors.access_changes(company).iterator(chunk_size=RECEIPT_BATCH_SIZE)
+        _receipt_access_change(e) for e in access_changes.iterator(chunk_size=RECEIPT_BATCH_SIZE)
     )
     yield ',\n  "texts": ['
     yield from _json_array(_receipt_text(t) for t in texts.values())
@@ -430,7 +430,12 @@ def consent_receipt(request: HttpRequest) -> StreamingHttpResponse:
         "consents": _receipt_consents(company),
     }
     response = StreamingHttpResponse(
-        (chunk.encode() for chunk in _receipt_json(company, head)),
+        (
+            chunk.encode()
+            for chunk in _receipt_json(
+                head, selectors.consent_history(company), selectors.access_changes(company)
+            )
+        ),
         content_type="application/json",
     )
     response["Content-Disposition"] = 'attachment; filename="consent-receipt.json"'
