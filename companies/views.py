@@ -45,7 +45,12 @@ from companies.selectors import (
 from companies.services import SignupLinkUsed, signup_confirm, signup_request
 from connections.models import Connection
 from consents.closing import AlreadyClosed, account_close, account_close_impact, is_owner
-from consents.selectors import ProductStatus, product_statuses, retention_promises
+from consents.selectors import (
+    ProductStatus,
+    product_statuses,
+    request_access_facts,
+    retention_promises,
+)
 from consents.services import RequestMeta
 
 logger = logging.getLogger(__name__)
@@ -195,7 +200,7 @@ def account_closed(request: HttpRequest) -> HttpResponse:
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
     company = request_company(request)  # the same lookup the page's banners make
-    statuses = product_statuses(company) if company else []
+    statuses = product_statuses(company, request_access_facts(request, company)) if company else []
     return render(request, "home.html", {"statuses": statuses})
 
 

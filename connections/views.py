@@ -28,6 +28,7 @@ from consents.selectors import (
     data_types_for_product,
     data_types_read_from,
     disconnect_impact,
+    request_access_facts,
     source_types_still_needed,
 )
 
@@ -252,7 +253,7 @@ def attempt_outcome(request: HttpRequest, attempt_id) -> HttpResponse:
 @require_GET
 def connection_detail(request: HttpRequest, connection_id) -> HttpResponse:
     connection = _connection_or_404(request, connection_id)
-    use = connection_use(connection)
+    use = connection_use(connection, request_access_facts(request, connection.company))
     progress = services.sync_progress_current(connection=connection, data_types=use.data_types)
     products = use.products
     slug = request.session.get(CONNECTING_FOR_SESSION_KEY)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db.models import CharField, Subquery, Value
+from django.http import HttpRequest
 from django.utils import timezone
 
 from codat.types import source_type_of
@@ -69,13 +70,11 @@ class ConnectionUse:
     data_types: list[DataType]
 
 
-def connection_use(connection: Connection) -> ConnectionUse:
-    """The company's consents read once for both (four queries in all)."""
-    company = connection.company
-    consents = list(
-        Consent.objects.for_company(company).with_banking_clock().select_related("text")
-    )
-    statuses = _statuses(consents, _company_connections(company))
+def connection_use(connection: Connection, facts: AccessFacts | None = None) -> ConnectionUse:
+    """The company's consents read once for both (four queries in all, one with the facts)."""
+    facts = facts or access_facts(connection.company)
+    consents = facts.consents
+    statuses = _statuses(consents, facts.known)
     return ConnectionUse(
         products=[
             s for s in statuses if s.is_active and connection.source_type in s.product.source_types
@@ -90,20 +89,27 @@ class ExpiredConnection:
     products: list[str]
 
 
-def expired_connections_with_products(company: Company) -> list[ExpiredConnection]:
+def expired_connections_with_products(
+    company: Company, facts: AccessFacts | None = None
+) -> list[ExpiredConnection]:
     """Connections whose access lapsed (Open Banking's 90 days, a revoked token), with the
-    products that can't get fresh data from them until the customer reconnects."""
-    expired = list(
-        Connection.objects.for_company(company).filter(status=Connection.Status.DEAUTHORIZED)
-    )
-    if not expired:
-        return []
-    consents = Consent.objects.for_company(company).active().select_related("product")
+    products that can't get fresh data from them until the customer reconnects. No query when
+    the facts come read."""
+    if facts is not None:
+        expired = [c for c in facts.known.current if c.status == Connection.Status.DEAUTHORIZED]
+        active = [c for c in facts.consents if c.is_active]
+    else:
+        expired = list(
+            Connection.objects.for_company(company).filter(status=Connection.Status.DEAUTHORIZED)
+        )
+        if not expired:
+            return []
+        active = list(Consent.objects.for_company(company).active().select_related("product"))
     return [
         ExpiredConnection(
             connection=connection,
             products=[
-                c.product.name for c in consents if connection.source_type in c.product.source_types
+                c.product.name for c in active if connection.source_type in c.product.source_types
             ],
         )
         for connection in expired
@@ -264,10 +270,47 @@ def linked_source_types(company: Company) -> set[str]:
     )
 
 
-def product_statuses(company: Company) -> list[ProductStatus]:
-    """Each active product and where this company stands with it: four queries in all."""
-    consents = Consent.objects.for_company(company).with_banking_clock().select_related("text")
-    return _statuses(list(consents), _company_connections(company))
+@dataclass(frozen=True)
+class AccessFacts:
+    """A company's consents and current connections, read once for a page and its banners."""
+
+    consents: list[Consent]
+    known: _CompanyConnections
+
+
+def access_facts(company: Company) -> AccessFacts:
+    """Three queries: the consents (with their banking clocks), the current connections and
+    the failed syncs."""
+    consents = (
+        Consent.objects.for_company(company).with_banking_clock().select_related("text", "product")
+    )
+    return AccessFacts(consents=list(consents), known=_company_connections(company))
+
+
+# Where a request keeps its company's AccessFacts once a page has read them, for the banners.
+_FACTS_ATTRIBUTE = "_access_facts"
+
+
+def request_access_facts(request: HttpRequest, company: Company) -> AccessFacts:
+    """The company's AccessFacts, read once per request: the page and the banners every page
+    shows (consents.context_processors) share them. For pages that only read (GET)."""
+    facts = getattr(request, _FACTS_ATTRIBUTE, None)
+    if facts is None:
+        facts = access_facts(company)
+        setattr(request, _FACTS_ATTRIBUTE, facts)
+    return facts
+
+
+def request_access_facts_read(request: HttpRequest) -> AccessFacts | None:
+    """The AccessFacts this request's page has read already, if any."""
+    return getattr(request, _FACTS_ATTRIBUTE, None)
+
+
+def product_statuses(company: Company, facts: AccessFacts | None = None) -> list[ProductStatus]:
+    """Each active product and where this company stands with it: four queries in all, one
+    when the facts come read."""
+    facts = facts or access_facts(company)
+    return _statuses(facts.consents, facts.known)
 
 
 def _statuses(consents: list[Consent], known: _CompanyConnections) -> list[ProductStatus]:
@@ -275,16 +318,26 @@ def _statuses(consents: list[Consent], known: _CompanyConnections) -> list[Produ
     return [_status(p, by_product.get(p.pk), known) for p in Product.objects.active()]
 
 
-def product_status(company: Company, product: Product) -> ProductStatus:
-    consent = (
-        Consent.objects.for_company(company).with_banking_clock().filter(product=product).first()
-    )
-    return _status(product, consent, _company_connections(company))
+def product_status(
+    company: Company, product: Product, facts: AccessFacts | None = None
+) -> ProductStatus:
+    if facts is None:
+        consent = (
+            Consent.objects.for_company(company)
+            .with_banking_clock()
+            .filter(product=product)
+            .first()
+        )
+        return _status(product, consent, _company_connections(company))
+    consent = next((c for c in facts.consents if c.product_id == product.pk), None)
+    return _status(product, consent, facts.known)
 
 
-def source_types_still_needed(company: Company, product: Product) -> list[str]:
+def source_types_still_needed(
+    company: Company, product: Product, facts: AccessFacts | None = None
+) -> list[str]:
     """The kinds of connection a product could still use: required first, then optional."""
-    linked = linked_source_types(company)
+    linked = facts.known.linked_source_types if facts else linked_source_types(company)
     return [t for t in product.source_types if t not in linked]
 
 
@@ -382,7 +435,7 @@ def _connection_entry(event: ConnectionEvent) -> HistoryEntry:
 
 
 # Entries on one page of a history; page 1 is the latest.
-HISTORY_PAGE_SIZE = 50
+HISTORY_PAGE_SIZE = 25
 
 
 @dataclass(frozen=True)
@@ -399,13 +452,18 @@ class HistoryPage:
         return self.number > 1
 
 
+# Beyond any real history; a larger number would overflow the database's OFFSET.
+LAST_PAGE_NUMBER = 100_000
+
+
 def page_number(value: str | None) -> int:
-    """A `?page=` value as a page number: 1 for anything that is not a positive integer."""
+    """A `?page=` value as a page number: 1 for anything that is not a positive integer, and
+    at most LAST_PAGE_NUMBER."""
     try:
-        number = int(value or 1)
+        number = int(value or 1) if len(value or "") <= 9 else LAST_PAGE_NUMBER
     except ValueError:
         return 1
-    return max(number, 1)
+    return min(max(number, 1), LAST_PAGE_NUMBER)
 
 
 def history(
@@ -486,16 +544,22 @@ def texts_agreed_to(company: Company) -> list[ConsentText]:
     )
 
 
-def banking_consents_needing_reconfirmation(company: Company, *, within=None) -> list[Consent]:
-    """Active consents whose banking clock has lapsed or ends within `within` (default 7 days)."""
+def banking_consents_needing_reconfirmation(
+    company: Company, *, within=None, facts: AccessFacts | None = None
+) -> list[Consent]:
+    """Active consents whose banking clock has lapsed or ends within `within` (default 7 days).
+    No query when the facts come read."""
     horizon = timezone.now() + (within or timedelta(days=7))
-    return [
-        c
-        for c in Consent.objects.for_company(company)
+    consents = (
+        [c for c in facts.consents if c.is_active]
+        if facts is not None
+        else Consent.objects.for_company(company)
         .active()
         .with_banking_clock()
         .select_related("product")
-        if c.banking_expires_at is not None and c.banking_expires_at <= horizon
+    )
+    return [
+        c for c in consents if c.banking_expires_at is not None and c.banking_expires_at <= horizon
     ]
 
 

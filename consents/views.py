@@ -13,7 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from companies.selectors import current_company, signed_in_user
+from companies.models import Membership
+from companies.selectors import current_company, request_membership, signed_in_user
 from connections.models import Connection, ConnectionEvent
 from consents import retention, selectors, services
 from consents.closing import is_owner
@@ -40,7 +41,8 @@ def _product_or_404(slug: str) -> Product:
 def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
     company = current_company(request)
     product = _product_or_404(slug)
-    status = selectors.product_status(company, product)
+    facts = selectors.request_access_facts(request, company)
+    status = selectors.product_status(company, product, facts)
     return render(
         request,
         "consents/product.html",
@@ -49,7 +51,7 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "status": status,
             "data_types": describe(product.data_types),
             "optional_data_types": describe(product.optional_data_types),
-            "still_needed": selectors.source_types_still_needed(company, product),
+            "still_needed": selectors.source_types_still_needed(company, product, facts),
         },
     )
 
@@ -234,6 +236,14 @@ def keep_sharing(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+def _is_owner(request: HttpRequest, company) -> bool:
+    # The request's membership, read for the page's company already: no second lookup.
+    membership = request_membership(request)
+    if membership is not None and membership.company_id == company.pk:
+        return membership.role == Membership.Role.OWNER
+    return is_owner(company=company, user=signed_in_user(request))
+
+
 @login_required
 @require_GET
 def my_consents(request: HttpRequest) -> HttpResponse:
@@ -242,11 +252,13 @@ def my_consents(request: HttpRequest) -> HttpResponse:
         request,
         "consents/mine.html",
         {
-            "statuses": selectors.product_statuses(company),
+            "statuses": selectors.product_statuses(
+                company, selectors.request_access_facts(request, company)
+            ),
             "history": selectors.history(
                 company, page=selectors.page_number(request.GET.get("page"))
             ),
-            "is_owner": is_owner(company=company, user=signed_in_user(request)),
+            "is_owner": _is_owner(request, company),
             "deletions": selectors.deletion_history(company),
         },
     )
@@ -259,7 +271,9 @@ def consent_detail(request: HttpRequest, slug: str) -> HttpResponse:
     happened to it and to the connections it reads from."""
     company = current_company(request)
     product = _product_or_404(slug)
-    status = selectors.product_status(company, product)
+    status = selectors.product_status(
+        company, product, selectors.request_access_facts(request, company)
+    )
     if status.consent is None:
         return redirect("consents:product", slug=slug)
     return render(
@@ -331,7 +345,9 @@ def consent_receipt_page(request: HttpRequest) -> HttpResponse:
         {
             "company": company,
             "generated_at": timezone.now(),
-            "statuses": selectors.product_statuses(company),
+            "statuses": selectors.product_statuses(
+                company, selectors.request_access_facts(request, company)
+            ),
             "history": selectors.history(
                 company, page=selectors.page_number(request.GET.get("page"))
             ),

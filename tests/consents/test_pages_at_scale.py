@@ -141,3 +141,10 @@ def test_the_json_receipt_streams_every_row_in_the_same_queries(owner_client, st
     assert len(large["history"]) == 1 + 1000 and len(large["connection_history"]) >= 1000
     assert [t["version"] for t in large["texts"]] == [t["version"] for t in small["texts"]]
     assert len(large_queries) == len(small_queries)
+
+
+@pytest.mark.parametrize("page", ["0", "-3", "abc", "9" * 40, "99999999999"])
+def test_any_page_number_is_a_page(owner_client, story, page):
+    response = owner_client.get(f"/consents/?page={page}")
+
+    assert response.status_code == 200
