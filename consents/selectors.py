@@ -119,8 +119,15 @@ def expired_connections_with_products(
 def retention_promises() -> list[ConsentText]:
     """Each active product's current wording, whose retention period is what customers agree
     to now (the privacy page's retention section)."""
-    texts = [current_text(product) for product in Product.objects.active()]
-    return [text for text in texts if text is not None]
+    latest: dict[int, ConsentText] = {}
+    # One query: every version of the active products' wording, the newest first per product.
+    for text in (
+        ConsentText.objects.filter(product__active=True)
+        .select_related("product")
+        .order_by("product__display_order", "product__name", "product_id", "-version")
+    ):
+        latest.setdefault(text.product_id, text)
+    return list(latest.values())
 
 
 def text_version(product: Product, version: int) -> ConsentText | None:

@@ -63,3 +63,11 @@ def test_the_connection_page_reads_consents_once(owner_client, expired_bank):
 
     assert "Your connection to Plaid has expired." in page
     assert from_table(sql, "consents_consent") == 1
+
+
+def test_the_privacy_page_reads_the_wording_once(owner_client, lending, insights):
+    page, sql = reads(owner_client, "/privacy/")
+
+    assert "Lending" in page and "Business insights" in page
+    assert from_table(sql, "consents_consenttext") == 1
+    assert from_table(sql, "consents_product") == 0
