@@ -60,8 +60,11 @@ test-postgres: $(STAMP)
 # Webhook intake vs a trivial view under gunicorn on loopback: a measurement, not a test (W5).
 # It makes and drops its own database; results also go to bench/results/ (ignored by git).
 # More options: make bench BENCH_ARGS="--database-url $(POSTGRES_URL) --known-company"
+# Then the customer pages against a trivial signed-in page, in one process (bench/README.md):
+# make bench PAGES_ARGS="--database-url $(POSTGRES_URL)"
 bench: $(STAMP)
 	$(BIN)/python bench/webhook_intake.py --json $(BENCH_ARGS)
+	$(BIN)/python bench/customer_pages.py --json $(PAGES_ARGS)
 
 # The deployment the README describes, on this machine: two gunicorn nodes behind a round-robin
 # proxy, two db_workers, PostgreSQL (a database of its own, created and dropped) and Redis (db 13),

@@ -7,7 +7,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 from django.utils import timezone
 
-from companies.models import Company, PendingSignup
+from companies.models import Company, Membership, PendingSignup
 
 
 def signed_in_user(request: HttpRequest) -> User:
@@ -19,19 +19,31 @@ def signed_in_user(request: HttpRequest) -> User:
     return user
 
 
-def company_for_user(user: User | AnonymousUser) -> Company | None:
+def membership_for_user(user: User | AnonymousUser) -> Membership | None:
+    """The user's membership (their first, with its company), or None."""
     if not user.is_authenticated:
         return None
-    membership = user.memberships.select_related("company").order_by("created_at").first()
+    return user.memberships.select_related("company").order_by("created_at").first()
+
+
+def company_for_user(user: User | AnonymousUser) -> Company | None:
+    membership = membership_for_user(user)
     return membership.company if membership else None
+
+
+def request_membership(request: HttpRequest) -> Membership | None:
+    """The signed-in user's membership, with its company, or None; looked up once per
+    request (the company, the role and the pages' chrome all come from it)."""
+    # Cached on the request itself, an attribute HttpRequest's type does not declare.
+    if not hasattr(request, "_current_membership"):
+        request._current_membership = membership_for_user(request.user)  # type: ignore[attr-defined]
+    return request._current_membership  # type: ignore[attr-defined]
 
 
 def request_company(request: HttpRequest) -> Company | None:
     """The signed-in user's company, or None; looked up once per request."""
-    # Cached on the request itself, an attribute HttpRequest's type does not declare.
-    if not hasattr(request, "_current_company"):
-        request._current_company = company_for_user(request.user)  # type: ignore[attr-defined]
-    return request._current_company  # type: ignore[attr-defined]
+    membership = request_membership(request)
+    return membership.company if membership else None
 
 
 def current_company(request: HttpRequest) -> Company:

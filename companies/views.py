@@ -37,15 +37,20 @@ from companies.forms import (
 )
 from companies.requests import account_named_in
 from companies.selectors import (
-    company_for_user,
     current_company,
     pending_signup_for_token,
+    request_company,
     signed_in_user,
 )
 from companies.services import SignupLinkUsed, signup_confirm, signup_request
 from connections.models import Connection
 from consents.closing import AlreadyClosed, account_close, account_close_impact, is_owner
-from consents.selectors import ProductStatus, product_statuses, retention_promises
+from consents.selectors import (
+    ProductStatus,
+    product_statuses,
+    request_access_facts,
+    retention_promises,
+)
 from consents.services import RequestMeta
 
 logger = logging.getLogger(__name__)
@@ -194,8 +199,8 @@ def account_closed(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
-    company = company_for_user(request.user)
-    statuses = product_statuses(company) if company else []
+    company = request_company(request)  # the same lookup the page's banners make
+    statuses = product_statuses(company, request_access_facts(request, company)) if company else []
     return render(request, "home.html", {"statuses": statuses})
 
 

@@ -42,15 +42,32 @@ def platform_logo_versions() -> dict[str, str]:
     return dict(PlatformLogo.objects.values_list("platform_key", "digest"))
 
 
-def connections_for_company(company: Company) -> tuple[list[Connection], list[Connection]]:
-    """(current, history): one query, whatever the number of connections. Attempts never
-    authorised are neither (see ConnectionQuerySet.shown_to_customer)."""
-    current: list[Connection] = []
-    history: list[Connection] = []
-    connections = Connection.objects.for_company(company).shown_to_customer()
-    for connection in connections.order_by("-created_at"):
-        (history if connection.is_deleted else current).append(connection)
-    return current, history
+# Disconnected connections listed on the connections page: the latest, not every one ever.
+DISCONNECTED_SHOWN = 20
+
+
+@dataclass(frozen=True)
+class CompanyConnections:
+    current: list[Connection]
+    disconnected: list[Connection]  # the latest DISCONNECTED_SHOWN
+    more_disconnected: bool  # older ones exist and are not listed
+
+
+def connections_for_company(company: Company) -> CompanyConnections:
+    """The connections page's lists: two queries, and a page the same size however many
+    connections have come and gone. Attempts never authorised are neither (see
+    ConnectionQuerySet.shown_to_customer)."""
+    shown = Connection.objects.for_company(company).shown_to_customer()
+    disconnected = list(
+        shown.filter(status=Connection.Status.DELETED).order_by("-deleted_at", "-created_at")[
+            : DISCONNECTED_SHOWN + 1
+        ]
+    )
+    return CompanyConnections(
+        current=list(shown.current().order_by("-created_at")),
+        disconnected=disconnected[:DISCONNECTED_SHOWN],
+        more_disconnected=len(disconnected) > DISCONNECTED_SHOWN,
+    )
 
 
 def connection_for_company(company: Company, connection_id) -> Connection:

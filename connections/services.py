@@ -789,11 +789,23 @@ def pull_operations_refresh(*, connection: Connection, client: CodatClient | Non
     if client is None:
         with get_client() as own_client:
             return pull_operations_refresh(connection=connection, client=own_client)
+    connection_id = str(connection.codat_connection_id)
     try:
-        newest = _newest_pull_operations(connection=connection, client=client)
+        newest = _newest_pull_operations(
+            codat_company_id=str(connection.company.codat_company_id),
+            client=client,
+            connection_ids=[connection_id],
+        )
     except CodatError as exc:
         logger.info("Could not read pull operations for %s: %s", connection.id, exc)
         return False
+    _pull_operations_apply(connection=connection, newest=newest.get(connection_id, {}))
+    return True
+
+
+def _pull_operations_apply(
+    *, connection: Connection, newest: dict[str, codat_types.PullOperation]
+) -> None:
     now = timezone.now()
     with transaction.atomic():
         for data_type, operation in newest.items():
@@ -816,32 +828,35 @@ def pull_operations_refresh(*, connection: Connection, client: CodatClient | Non
                 sync.last_event_at = now
                 sync.last_success_at = succeeded_at or sync.last_success_at
                 sync.save()
-    return True
 
 
 def _newest_pull_operations(
-    *, connection: Connection, client: CodatClient
-) -> dict[str, codat_types.PullOperation]:
-    """The connection's newest pull operation per data type, by when it was requested.
+    *, codat_company_id: str, client: CodatClient, connection_ids: list[str]
+) -> dict[str, dict[str, codat_types.PullOperation]]:
+    """The newest pull operation per connection (by its lower-case id) and data type, by when
+    it was requested, for each of `connection_ids`: one walk of the company's history, asking
+    for those connections only (`connectionId=…||connectionId=…`), so that reconciliation
+    reads it once per company, not once per connection.
 
     Codat does not document the order of its history, so every page is read."""
-    codat_company_id = str(connection.company.codat_company_id)
-    connection_id = str(connection.codat_connection_id)
-    newest: dict[str, codat_types.PullOperation] = {}
+    wanted = set(connection_ids)
+    newest: dict[str, dict[str, codat_types.PullOperation]] = {}
     page_number = 1
     while True:
         page = client.list_pull_operations(
             codat_company_id,
             page=page_number,
             page_size=PULL_OPERATIONS_PAGE_SIZE,
-            query=f"connectionId={connection_id}",
+            query="||".join(f"connectionId={c}" for c in connection_ids),
         )
         for operation in page.results:
-            if operation.connection_id.lower() != connection_id:
+            owner = operation.connection_id.lower()
+            if owner not in wanted:
                 continue  # Codat filtered already; a row for another connection is not ours
-            known = newest.get(operation.data_type)
+            by_type = newest.setdefault(owner, {})
+            known = by_type.get(operation.data_type)
             if known is None or _requested(operation) > _requested(known):
-                newest[operation.data_type] = operation
+                by_type[operation.data_type] = operation
         # An empty page ends the walk whatever totalResults claims.
         if not page.results or not page.has_next:
             return newest
@@ -885,10 +900,21 @@ def codat_reconcile(*, company: Company, client: CodatClient | None = None) -> l
     syncs_before = dict(
         DataSync.objects.filter(connection__company=company).values_list("id", "status")
     )
-    for connection in Connection.objects.for_company(company).filter(
-        status=Connection.Status.LINKED
-    ):
-        pull_operations_refresh(connection=connection, client=client)
+    linked = list(Connection.objects.for_company(company).filter(status=Connection.Status.LINKED))
+    if linked:
+        # The company's whole history in one walk, shared out to its connections.
+        try:
+            newest = _newest_pull_operations(
+                codat_company_id=str(company.codat_company_id),
+                client=client,
+                connection_ids=[str(c.codat_connection_id) for c in linked],
+            )
+        except CodatError as exc:
+            logger.info("Could not read pull operations for company %s: %s", company.pk, exc)
+            newest = {}
+        for connection in linked:
+            operations = newest.get(str(connection.codat_connection_id), {})
+            _pull_operations_apply(connection=connection, newest=operations)
     for sync in DataSync.objects.filter(connection__company=company).select_related("connection"):
         if syncs_before.get(sync.id) != sync.status:
             changes.append(

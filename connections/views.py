@@ -30,10 +30,11 @@ from consents import services as consent_services
 from consents.models import Product
 from consents.notifications import access_notices_send
 from consents.selectors import (
+    connection_use,
     data_types_for_product,
     data_types_read_from,
     disconnect_impact,
-    products_using,
+    request_access_facts,
     source_types_still_needed,
 )
 
@@ -115,8 +116,16 @@ def _connection_or_404(request: HttpRequest, connection_id) -> Connection:
 @require_GET
 def connection_list(request: HttpRequest) -> HttpResponse:
     company = current_company(request)
-    current, history = selectors.connections_for_company(company)
-    return render(request, "connections/list.html", {"connections": current, "history": history})
+    lists = selectors.connections_for_company(company)
+    return render(
+        request,
+        "connections/list.html",
+        {
+            "connections": lists.current,
+            "history": lists.disconnected,
+            "more_disconnected": lists.more_disconnected,
+        },
+    )
 
 
 @login_required
@@ -275,10 +284,9 @@ def attempt_outcome(request: HttpRequest, attempt_id) -> HttpResponse:
 @require_GET
 def connection_detail(request: HttpRequest, connection_id) -> HttpResponse:
     connection = _connection_or_404(request, connection_id)
-    progress = services.sync_progress_current(
-        connection=connection, data_types=data_types_read_from(connection)
-    )
-    products = products_using(connection.company, connection)
+    use = connection_use(connection, request_access_facts(request, connection.company))
+    progress = services.sync_progress_current(connection=connection, data_types=use.data_types)
+    products = use.products
     slug = request.session.get(CONNECTING_FOR_SESSION_KEY)
     return render(
         request,

@@ -10,6 +10,7 @@ from companies.selectors import request_company
 from consents.selectors import (
     banking_consents_needing_reconfirmation,
     expired_connections_with_products,
+    request_access_facts_read,
 )
 
 
@@ -17,9 +18,12 @@ def _banners(request: HttpRequest) -> dict:
     company = request_company(request)
     if company is None:
         return {"expired": [], "reconfirm": []}
+    # Free when the page has read its company's consents and connections already; two
+    # queries otherwise.
+    facts = request_access_facts_read(request)
     return {
-        "expired": expired_connections_with_products(company),
-        "reconfirm": banking_consents_needing_reconfirmation(company),
+        "expired": expired_connections_with_products(company, facts),
+        "reconfirm": banking_consents_needing_reconfirmation(company, facts=facts),
     }
 
 

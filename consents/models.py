@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Cast, Coalesce, Greatest
 from django.utils import timezone
 
 from codat.types import source_type_of
@@ -21,6 +22,8 @@ from connections.models import Connection, SourceType
 from consents.data_types import describe
 
 BANKING_CONSENT_PERIOD = timedelta(days=90)
+# The first reminder goes this long before the clock ends.
+BANKING_FIRST_REMINDER = timedelta(days=7)
 # How long the evidence of a consent is kept once the consent has ended (withdrawn, expired,
 # or the account closed): six years, the limitation period for a claim about it, counted from
 # the consent's newest event. Only `manage.py purge_evidence` removes evidence, and only past
@@ -178,6 +181,40 @@ class ConsentQuerySet(models.QuerySet):
                     )[:1]
                 )
             }
+        )
+
+    def banking_notice_due(self, now: datetime) -> ConsentQuerySet:
+        """Active consents of bank data that `send_reminders` has something to do for: a clock
+        ending within 7 days or ended, not yet paused this cycle; or a clock restarted (a
+        reconnect at the bank) after a pause, while it runs. Selected in SQL, so that consents
+        with nothing due are never read, however many there are."""
+        own_yes = Coalesce("banking_confirmed_at", "granted_at")
+        paused = ConsentReminder.objects.with_scopes_disabled().filter(
+            consent=models.OuterRef("pk"), kind=ConsentReminder.Kind.LAPSED
+        )
+        return (
+            self.active()
+            .alias(data_types_text=Cast("data_types", models.TextField()))
+            .filter(data_types_text__contains='"banking-')
+            .with_banking_clock()
+            .alias(
+                clock_started=Greatest(own_yes, Coalesce(_BANK_AUTHORISED_AT, own_yes)),
+            )
+            .alias(
+                paused_this_cycle=models.Exists(
+                    paused.filter(sent_at__gte=models.OuterRef("clock_started"))
+                ),
+                paused_before=models.Exists(
+                    paused.filter(sent_at__lt=models.OuterRef("clock_started"))
+                ),
+            )
+            .filter(
+                models.Q(
+                    clock_started__lte=now - BANKING_CONSENT_PERIOD + BANKING_FIRST_REMINDER,
+                    paused_this_cycle=False,
+                )
+                | models.Q(clock_started__gt=now - BANKING_CONSENT_PERIOD, paused_before=True)
+            )
         )
 
 

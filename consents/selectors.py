@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.db import models
+from django.db.models import CharField, Subquery, Value
+from django.http import HttpRequest
 from django.utils import timezone
 
 from codat.types import source_type_of
@@ -30,14 +32,22 @@ def allowed_data_types(company: Company) -> frozenset[str]:
     Every Codat refresh, sync-settings update and data read goes through this (C5: a withdrawal
     takes effect the moment it is committed).
     """
-    now = timezone.now()
-    types: set[str] = set()
-    for consent in (
+    return _allowed_by(
         Consent.objects.for_company(company)
         .active()
         .with_banking_clock()
-        .only("data_types", "granted_at", "banking_confirmed_at")
-    ):
+        .only("state", "data_types", "granted_at", "banking_confirmed_at")
+    )
+
+
+def _allowed_by(consents) -> frozenset[str]:
+    """The gate's answer from the company's consents, already read (those not active count
+    for nothing)."""
+    now = timezone.now()
+    types: set[str] = set()
+    for consent in consents:
+        if not consent.is_active:
+            continue
         # A lapsed banking clock pauses the bank's data, not the rest of the consent.
         paused = consent.banking_data_types if consent.banking_lapsed(now) else []
         types.update(t for t in consent.data_types if t not in paused)
@@ -53,12 +63,32 @@ def allowed_data_types_for_codat_company(codat_company_id: str) -> frozenset[str
 def data_types_read_from(connection: Connection) -> list[DataType]:
     """What the company's consents let us read from this connection, in plain words: the data
     types of its kind of source that some active consent covers."""
-    return describe(
-        sorted(
-            t
-            for t in allowed_data_types(connection.company)
-            if source_type_of(t) == connection.source_type
-        )
+    return _read_from(connection, allowed_data_types(connection.company))
+
+
+def _read_from(connection: Connection, allowed: frozenset[str]) -> list[DataType]:
+    return describe(sorted(t for t in allowed if source_type_of(t) == connection.source_type))
+
+
+@dataclass(frozen=True)
+class ConnectionUse:
+    """What a connection's page says about use: the products an active consent lets read
+    from its kind of data, and the data types the consents let us read from it."""
+
+    products: list[ProductStatus]
+    data_types: list[DataType]
+
+
+def connection_use(connection: Connection, facts: AccessFacts | None = None) -> ConnectionUse:
+    """The company's consents read once for both (four queries in all, one with the facts)."""
+    facts = facts or access_facts(connection.company)
+    consents = facts.consents
+    statuses = _statuses(consents, facts.known)
+    return ConnectionUse(
+        products=[
+            s for s in statuses if s.is_active and connection.source_type in s.product.source_types
+        ],
+        data_types=_read_from(connection, _allowed_by(consents)),
     )
 
 
@@ -68,20 +98,27 @@ class ExpiredConnection:
     products: list[str]
 
 
-def expired_connections_with_products(company: Company) -> list[ExpiredConnection]:
+def expired_connections_with_products(
+    company: Company, facts: AccessFacts | None = None
+) -> list[ExpiredConnection]:
     """Connections whose access lapsed (Open Banking's 90 days, a revoked token), with the
-    products that can't get fresh data from them until the customer reconnects."""
-    expired = list(
-        Connection.objects.for_company(company).filter(status=Connection.Status.DEAUTHORIZED)
-    )
-    if not expired:
-        return []
-    consents = Consent.objects.for_company(company).active().select_related("product")
+    products that can't get fresh data from them until the customer reconnects. No query when
+    the facts come read."""
+    if facts is not None:
+        expired = [c for c in facts.known.current if c.status == Connection.Status.DEAUTHORIZED]
+        active = [c for c in facts.consents if c.is_active]
+    else:
+        expired = list(
+            Connection.objects.for_company(company).filter(status=Connection.Status.DEAUTHORIZED)
+        )
+        if not expired:
+            return []
+        active = list(Consent.objects.for_company(company).active().select_related("product"))
     return [
         ExpiredConnection(
             connection=connection,
             products=[
-                c.product.name for c in consents if connection.source_type in c.product.source_types
+                c.product.name for c in active if connection.source_type in c.product.source_types
             ],
         )
         for connection in expired
@@ -91,8 +128,15 @@ def expired_connections_with_products(company: Company) -> list[ExpiredConnectio
 def retention_promises() -> list[ConsentText]:
     """Each active product's current wording, whose retention period is what customers agree
     to now (the privacy page's retention section)."""
-    texts = [current_text(product) for product in Product.objects.active()]
-    return [text for text in texts if text is not None]
+    latest: dict[int, ConsentText] = {}
+    # One query: every version of the active products' wording, the newest first per product.
+    for text in (
+        ConsentText.objects.filter(product__active=True)
+        .select_related("product")
+        .order_by("product__display_order", "product__name", "product_id", "-version")
+    ):
+        latest.setdefault(text.product_id, text)
+    return list(latest.values())
 
 
 def text_version(product: Product, version: int) -> ConsentText | None:
@@ -242,26 +286,74 @@ def linked_source_types(company: Company) -> set[str]:
     )
 
 
-def product_statuses(company: Company) -> list[ProductStatus]:
-    """Each active product and where this company stands with it: four queries in all."""
-    consents = {
-        c.product_id: c
-        for c in Consent.objects.for_company(company).with_banking_clock().select_related("text")
-    }
-    known = _company_connections(company)
-    return [_status(p, consents.get(p.pk), known) for p in Product.objects.active()]
+@dataclass(frozen=True)
+class AccessFacts:
+    """A company's consents and current connections, read once for a page and its banners."""
+
+    consents: list[Consent]
+    known: _CompanyConnections
 
 
-def product_status(company: Company, product: Product) -> ProductStatus:
-    consent = (
-        Consent.objects.for_company(company).with_banking_clock().filter(product=product).first()
+def access_facts(company: Company) -> AccessFacts:
+    """Three queries: the consents (with their banking clocks), the current connections and
+    the failed syncs."""
+    consents = (
+        Consent.objects.for_company(company).with_banking_clock().select_related("text", "product")
     )
-    return _status(product, consent, _company_connections(company))
+    return AccessFacts(consents=list(consents), known=_company_connections(company))
 
 
-def source_types_still_needed(company: Company, product: Product) -> list[str]:
+# Where a request keeps its company's AccessFacts once a page has read them, for the banners.
+_FACTS_ATTRIBUTE = "_access_facts"
+
+
+def request_access_facts(request: HttpRequest, company: Company) -> AccessFacts:
+    """The company's AccessFacts, read once per request: the page and the banners every page
+    shows (consents.context_processors) share them. For pages that only read (GET)."""
+    facts = getattr(request, _FACTS_ATTRIBUTE, None)
+    if facts is None:
+        facts = access_facts(company)
+        setattr(request, _FACTS_ATTRIBUTE, facts)
+    return facts
+
+
+def request_access_facts_read(request: HttpRequest) -> AccessFacts | None:
+    """The AccessFacts this request's page has read already, if any."""
+    return getattr(request, _FACTS_ATTRIBUTE, None)
+
+
+def product_statuses(company: Company, facts: AccessFacts | None = None) -> list[ProductStatus]:
+    """Each active product and where this company stands with it: four queries in all, one
+    when the facts come read."""
+    facts = facts or access_facts(company)
+    return _statuses(facts.consents, facts.known)
+
+
+def _statuses(consents: list[Consent], known: _CompanyConnections) -> list[ProductStatus]:
+    by_product = {c.product_id: c for c in consents}
+    return [_status(p, by_product.get(p.pk), known) for p in Product.objects.active()]
+
+
+def product_status(
+    company: Company, product: Product, facts: AccessFacts | None = None
+) -> ProductStatus:
+    if facts is None:
+        consent = (
+            Consent.objects.for_company(company)
+            .with_banking_clock()
+            .filter(product=product)
+            .first()
+        )
+        return _status(product, consent, _company_connections(company))
+    consent = next((c for c in facts.consents if c.product_id == product.pk), None)
+    return _status(product, consent, facts.known)
+
+
+def source_types_still_needed(
+    company: Company, product: Product, facts: AccessFacts | None = None
+) -> list[str]:
     """The kinds of connection a product could still use: required first, then optional."""
-    linked = linked_source_types(company)
+    linked = facts.known.linked_source_types if facts else linked_source_types(company)
     return [t for t in product.source_types if t not in linked]
 
 
@@ -272,15 +364,6 @@ def data_types_already_shared(company: Company, product: Product) -> set[str]:
     for data_types in others.values_list("data_types", flat=True):
         shared.update(data_types)
     return shared & set(product.all_data_types)
-
-
-def products_using(company: Company, connection: Connection) -> list[ProductStatus]:
-    """The products an active consent lets read from this connection's kind of data."""
-    return [
-        status
-        for status in product_statuses(company)
-        if status.is_active and connection.source_type in status.product.source_types
-    ]
 
 
 def data_types_for_product(status: ProductStatus, connection: Connection) -> list[DataType]:
@@ -372,24 +455,86 @@ def _connection_entry(event: ConnectionEvent) -> HistoryEntry:
     )
 
 
-def history(company: Company, product: Product | None = None) -> list[HistoryEntry]:
-    """Consent decisions and connection events, oldest first: the company's, or one product's
-    (its decisions, and the events of connections of the kinds it reads since it was first
-    agreed to). Two queries."""
-    events = consent_history(company)
+# Entries on one page of a history; page 1 is the latest.
+HISTORY_PAGE_SIZE = 25
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """One page of a history, oldest first on the page; page 1 holds the latest entries, so
+    that a page costs the same however long the history has grown."""
+
+    entries: list[HistoryEntry]
+    number: int
+    has_earlier: bool
+
+    @property
+    def has_later(self) -> bool:
+        return self.number > 1
+
+
+# Beyond any real history; a larger number would overflow the database's OFFSET.
+LAST_PAGE_NUMBER = 100_000
+
+
+def page_number(value: str | None) -> int:
+    """A `?page=` value as a page number: 1 for anything that is not a positive integer, and
+    at most LAST_PAGE_NUMBER."""
+    try:
+        number = int(value or 1) if len(value or "") <= 9 else LAST_PAGE_NUMBER
+    except ValueError:
+        return 1
+    return min(max(number, 1), LAST_PAGE_NUMBER)
+
+
+def history(
+    company: Company,
+    product: Product | None = None,
+    *,
+    page: int = 1,
+    per_page: int = HISTORY_PAGE_SIZE,
+) -> HistoryPage:
+    """A page of consent decisions and connection events: the company's, or one product's (its
+    decisions, and the events of connections of the kinds it reads since it was first agreed
+    to). Three queries of at most a page each, however long the history: the page's keys
+    from both tables at once, then each table's rows for those keys."""
+    decisions = ConsentEvent.objects.filter(company=company)
+    access_changes = ConnectionEvent.objects.filter(company=company)
     if product is not None:
-        events = events.filter(product=product)
-    entries = [_consent_entry(e) for e in events]
-    connection_events = ConnectionEvent.objects.filter(company=company).select_related("connection")
-    if product is not None:
-        if not entries:
-            return []
-        connection_events = connection_events.filter(
-            connection__source_type__in=product.source_types,
-            occurred_at__gte=entries[0].occurred_at,
+        decisions = decisions.filter(product=product)
+        first_agreed = (
+            ConsentEvent.objects.filter(company=company, product=product)
+            .order_by("occurred_at")
+            .values("occurred_at")[:1]
         )
-    entries += [_connection_entry(e) for e in connection_events]
-    return sorted(entries, key=lambda entry: entry.occurred_at)
+        access_changes = access_changes.filter(
+            connection__source_type__in=product.source_types,
+            occurred_at__gte=Subquery(first_agreed),
+        )
+    keys = (
+        decisions.order_by()
+        .annotate(table=Value("consent", output_field=CharField()))
+        .values_list("occurred_at", "id", "table")
+        .union(
+            access_changes.order_by()
+            .annotate(table=Value("connection", output_field=CharField()))
+            .values_list("occurred_at", "id", "table"),
+            all=True,
+        )
+        .order_by("-occurred_at", "-id")
+    )
+    offset = (page - 1) * per_page
+    page_keys = list(keys[offset : offset + per_page + 1])
+    has_earlier = len(page_keys) > per_page
+    page_keys = page_keys[:per_page]
+    consent_ids = [pk for _, pk, table in page_keys if table == "consent"]
+    connection_ids = [pk for _, pk, table in page_keys if table == "connection"]
+    entries = [_consent_entry(e) for e in consent_history(company).filter(pk__in=consent_ids)] + [
+        _connection_entry(e)
+        for e in ConnectionEvent.objects.filter(pk__in=connection_ids).select_related("connection")
+    ]
+    entries.sort(key=lambda entry: (entry.occurred_at, str(entry.event.pk)))
+    return HistoryPage(entries=entries, number=page, has_earlier=has_earlier)
 
 
 def consent_history(company: Company):
@@ -400,16 +545,42 @@ def consent_history(company: Company):
     )
 
 
-def banking_consents_needing_reconfirmation(company: Company, *, within=None) -> list[Consent]:
-    """Active consents whose banking clock has lapsed or ends within `within` (default 7 days)."""
+def access_changes(company: Company):
+    """Every change in the company's connections' access, oldest first."""
+    return (
+        ConnectionEvent.objects.filter(company=company)
+        .select_related("connection")
+        .order_by("occurred_at")
+    )
+
+
+def texts_agreed_to(company: Company) -> list[ConsentText]:
+    """Every wording version some decision of the company refers to, by product and version:
+    one query, however many decisions."""
+    referred = ConsentEvent.objects.filter(company=company, text__isnull=False).values("text_id")
+    return list(
+        ConsentText.objects.filter(pk__in=referred)
+        .select_related("product")
+        .order_by("product__name", "version")
+    )
+
+
+def banking_consents_needing_reconfirmation(
+    company: Company, *, within=None, facts: AccessFacts | None = None
+) -> list[Consent]:
+    """Active consents whose banking clock has lapsed or ends within `within` (default 7 days).
+    No query when the facts come read."""
     horizon = timezone.now() + (within or timedelta(days=7))
-    return [
-        c
-        for c in Consent.objects.for_company(company)
+    consents = (
+        [c for c in facts.consents if c.is_active]
+        if facts is not None
+        else Consent.objects.for_company(company)
         .active()
         .with_banking_clock()
         .select_related("product")
-        if c.banking_expires_at is not None and c.banking_expires_at <= horizon
+    )
+    return [
+        c for c in consents if c.banking_expires_at is not None and c.banking_expires_at <= horizon
     ]
 
 
@@ -494,16 +665,22 @@ class UseHistory:
     earlier: int  # uses older than the ones shown
 
 
-def data_use_history(company: Company, *, shown: int = 20) -> list[UseHistory]:
-    """Per product the company has decided on, its newest uses and decisions, newest first."""
+def data_use_history(
+    company: Company, *, shown: int = 20, statuses: list[ProductStatus] | None = None
+) -> list[UseHistory]:
+    """Per product the company has decided on, its newest uses and decisions, newest first.
+    `statuses`: the page's own, when it has read them already (each fact once a request)."""
     histories = []
-    for status in product_statuses(company):
+    for status in statuses if statuses is not None else product_statuses(company):
         if status.consent is None:
             continue
         uses = list(data_uses(company, status.product, limit=shown + 1))
+        # The newest decisions only: the page must not grow with the history (the receipt
+        # and the history pages hold the rest).
         decisions = ConsentEvent.objects.filter(company=company, product=status.product)
+        newest = decisions.select_related("actor").order_by("-occurred_at")[:shown]
         entries = [UseEntry(u.occurred_at, use=u) for u in uses[:shown]] + [
-            UseEntry(d.occurred_at, decision=d) for d in decisions.select_related("actor")
+            UseEntry(d.occurred_at, decision=d) for d in newest
         ]
         entries.sort(key=lambda e: e.occurred_at, reverse=True)
         total = data_uses(company, status.product).count() if len(uses) > shown else len(uses)

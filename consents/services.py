@@ -27,6 +27,7 @@ from django.utils import timezone
 from codat.client import CodatClient
 from codat.errors import CodatError, CodatRejected, CodatUnavailable
 from codat.types import DATA_TYPES, SyncSetting, source_type_of
+from companies.batching import in_batches
 from companies.codat_client import get_client
 from companies.models import Company
 from companies.requests import client_ip
@@ -600,7 +601,7 @@ def codat_sync_settings_retry_due(*, now=None) -> tuple[int, int]:
         company__codat_company_id__isnull=False,
     )
     applied = failed = 0
-    for state in due.select_related("company"):
+    for state in in_batches(due.select_related("company")):
         if codat_sync_settings_apply(company=state.company):
             applied += 1
         else:
@@ -648,12 +649,11 @@ def banking_reminders_send(*, now=None) -> dict[str, int]:
     sent = {kind: 0 for kind in ConsentReminder.Kind.values}
     resume: dict[object, Company] = {}
     consents = (
-        Consent.objects.active()
-        .with_banking_clock()
+        Consent.objects.banking_notice_due(now)
         .select_related("company", "product", "text")
         .prefetch_related("reminders")
     )
-    for consent in consents:
+    for consent in in_batches(consents):
         started = consent.banking_clock_started_at
         if started is None:
             continue
@@ -777,12 +777,16 @@ def retention_enforce(*, now=None) -> RetentionRun:
     # Only a company with a Codat company has anything there to delete.
     companies = Company.objects.filter(codat_company_id__isnull=False)
     with codat_client() as client:
-        for company in companies:
+        for company in in_batches(companies):
+            retention.retention_schedule_refresh(company=company)
             for target in (DeletionTarget.CONNECTION, DeletionTarget.COMPANY):
-                retention.retention_schedule_refresh(company=company)
                 due = ScheduledDeletion.objects.due(now).filter(company=company, target=target)
-                for row_id in list(due.values_list("pk", flat=True)):
+                due_ids = list(due.values_list("pk", flat=True))
+                for row_id in due_ids:
                     _scheduled_deletion_carry_out(row_id=row_id, client=client, now=now, run=run)
+                if target == DeletionTarget.CONNECTION and due_ids:
+                    # With its connections gone the company itself may be due now.
+                    retention.retention_schedule_refresh(company=company)
     return run
 
 

@@ -2,23 +2,25 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
-from companies.selectors import current_company, signed_in_user
+from companies.models import Membership
+from companies.selectors import current_company, request_membership, signed_in_user
 from connections.models import Connection, ConnectionEvent
 from consents import retention, selectors, services
 from consents.closing import is_owner
 from consents.data_types import describe
 from consents.forms import GrantForm, WithdrawForm
-from consents.models import Consent, ConsentEvent, ConsentText, Product
+from consents.models import Consent, ConsentEvent, ConsentText, DataUse, Product
 
 logger = logging.getLogger("consents")
 
@@ -39,7 +41,8 @@ def _product_or_404(slug: str) -> Product:
 def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
     company = current_company(request)
     product = _product_or_404(slug)
-    status = selectors.product_status(company, product)
+    facts = selectors.request_access_facts(request, company)
+    status = selectors.product_status(company, product, facts)
     return render(
         request,
         "consents/product.html",
@@ -48,7 +51,7 @@ def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "status": status,
             "data_types": describe(product.data_types),
             "optional_data_types": describe(product.optional_data_types),
-            "still_needed": selectors.source_types_still_needed(company, product),
+            "still_needed": selectors.source_types_still_needed(company, product, facts),
         },
     )
 
@@ -233,19 +236,30 @@ def keep_sharing(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+def _is_owner(request: HttpRequest, company) -> bool:
+    # The request's membership, read for the page's company already: no second lookup.
+    membership = request_membership(request)
+    if membership is not None and membership.company_id == company.pk:
+        return membership.role == Membership.Role.OWNER
+    return is_owner(company=company, user=signed_in_user(request))
+
+
 @login_required
 @require_GET
 def my_consents(request: HttpRequest) -> HttpResponse:
     company = current_company(request)
+    statuses = selectors.product_statuses(company, selectors.request_access_facts(request, company))
     return render(
         request,
         "consents/mine.html",
         {
-            "statuses": selectors.product_statuses(company),
-            "entries": selectors.history(company),
-            "is_owner": is_owner(company=company, user=signed_in_user(request)),
+            "statuses": statuses,
+            "history": selectors.history(
+                company, page=selectors.page_number(request.GET.get("page"))
+            ),
+            "is_owner": _is_owner(request, company),
             "deletions": selectors.deletion_history(company),
-            "data_use": selectors.data_use_history(company),
+            "data_use": selectors.data_use_history(company, statuses=statuses),
         },
     )
 
@@ -257,7 +271,9 @@ def consent_detail(request: HttpRequest, slug: str) -> HttpResponse:
     happened to it and to the connections it reads from."""
     company = current_company(request)
     product = _product_or_404(slug)
-    status = selectors.product_status(company, product)
+    status = selectors.product_status(
+        company, product, selectors.request_access_facts(request, company)
+    )
     if status.consent is None:
         return redirect("consents:product", slug=slug)
     return render(
@@ -268,7 +284,9 @@ def consent_detail(request: HttpRequest, slug: str) -> HttpResponse:
             "status": status,
             "consent": status.consent,
             "data_types": describe(status.consent.data_types),
-            "entries": selectors.history(company, product),
+            "history": selectors.history(
+                company, product, page=selectors.page_number(request.GET.get("page"))
+            ),
         },
     )
 
@@ -318,100 +336,149 @@ def _receipt_consents(company) -> list[dict]:
 @login_required
 @require_GET
 def consent_receipt_page(request: HttpRequest) -> HttpResponse:
-    """The receipt as a page a person can read, print and keep."""
+    """The receipt as a page a person can read, print and keep: the history a page at a time
+    (the latest first), with every wording version the business ever agreed to."""
     company = current_company(request)
-    entries = selectors.history(company)
-    texts = {e.text.pk: e.text for e in entries if e.text is not None}
     return render(
         request,
         "consents/receipt.html",
         {
             "company": company,
             "generated_at": timezone.now(),
-            "statuses": selectors.product_statuses(company),
-            "entries": entries,
-            "texts": sorted(texts.values(), key=lambda t: (t.product.name, t.version)),
+            "statuses": selectors.product_statuses(
+                company, selectors.request_access_facts(request, company)
+            ),
+            "history": selectors.history(
+                company, page=selectors.page_number(request.GET.get("page"))
+            ),
+            "texts": selectors.texts_agreed_to(company),
         },
     )
 
 
+def _receipt_decision(e: ConsentEvent) -> dict:
+    return {
+        "id": str(e.id),
+        "action": e.action,
+        "action_label": e.label_for_customer,
+        "product": e.product.slug,
+        "occurred_at": e.occurred_at.isoformat(),
+        # Staff withdrawing at the customer's request act for the bank (`action_label`).
+        "actor": e.actor.email if e.actor and e.action != e.Action.STAFF else None,
+        "reason": e.reason or None,
+        "data_types": e.data_types,
+        "data_type_labels": [t.label for t in describe(e.data_types)],
+        "text_version": e.text.version if e.text else None,
+        "text_sha256": e.text_sha256,
+        "method": e.method,
+        "details": e.details,
+    }
+
+
+def _receipt_access_change(e: ConnectionEvent) -> dict:
+    return {
+        "id": str(e.id),
+        "event": e.kind,
+        "event_label": e.get_kind_display(),
+        "platform": e.connection.platform_name,
+        "kind_of_data": e.connection.source_type,
+        "occurred_at": e.occurred_at.isoformat(),
+    }
+
+
+def _receipt_data_use(u: DataUse) -> dict:
+    # How the data was used (P3): every read through the consent gate, refused ones too.
+    return {
+        "id": str(u.id),
+        "product": u.product.slug,
+        "occurred_at": u.occurred_at.isoformat(),
+        "purpose": u.purpose,
+        "reader": u.reader_kind,
+        "reader_name": u.reader_name,
+        "outcome": u.outcome,
+        "data_types": u.data_types,
+        "refused_data_types": u.refused_data_types,
+        "unavailable_data_types": u.unavailable_data_types,
+        "from_codat": u.codat_calls > 0,
+    }
+
+
+def _receipt_text(t: ConsentText) -> dict:
+    return {
+        "product": t.product.slug,
+        "version": t.version,
+        "sha256": t.sha256,
+        "published_at": t.published_at.isoformat(),
+        "body": t.body,
+    }
+
+
+# Rows read from the database at a time while the JSON receipt streams.
+RECEIPT_BATCH_SIZE = 500
+
+
+def _json_array(items) -> Iterator[str]:
+    """A JSON array written an item at a time, indented as the rest of the receipt."""
+    separator = "\n    "
+    for item in items:
+        yield separator + json.dumps(item, ensure_ascii=False)
+        separator = ",\n    "
+    yield "\n  ]" if separator != "\n    " else "]"
+
+
+def _receipt_json(head: dict, decisions, access_changes, data_uses) -> Iterator[str]:
+    # The head without its closing brace, then each long list as it is read: memory stays the
+    # same however long the history (docs/receipt.md). The querysets come made: the body is
+    # written after the view has returned, outside the tenant scope, which would refuse them.
+    yield json.dumps(head, indent=2, ensure_ascii=False)[: -len("\n}")]
+    texts: dict = {}
+
+    def decision_items() -> Iterator[dict]:
+        for event in decisions.iterator(chunk_size=RECEIPT_BATCH_SIZE):
+            if event.text is not None:
+                texts.setdefault(event.text_id, event.text)
+            yield _receipt_decision(event)
+
+    yield ',\n  "history": ['
+    yield from _json_array(decision_items())
+    yield ',\n  "connection_history": ['
+    yield from _json_array(
+        _receipt_access_change(e) for e in access_changes.iterator(chunk_size=RECEIPT_BATCH_SIZE)
+    )
+    yield ',\n  "texts": ['
+    yield from _json_array(_receipt_text(t) for t in texts.values())
+    yield ',\n  "data_use": ['
+    yield from _json_array(
+        _receipt_data_use(u) for u in data_uses.iterator(chunk_size=RECEIPT_BATCH_SIZE)
+    )
+    yield "\n}\n"
+
+
 @login_required
 @require_GET
-def consent_receipt(request: HttpRequest) -> HttpResponse:
+def consent_receipt(request: HttpRequest) -> StreamingHttpResponse:
     """Every decision this business made, with the exact wording each time, and every change
     in its connections' access: a consent receipt the customer can keep. The keys are stable
-    and documented in docs/receipt.md."""
+    and documented in docs/receipt.md. Streamed, so that a long history costs no memory."""
     company = current_company(request)
-    entries = selectors.history(company)
-    events = [e.event for e in entries if isinstance(e.event, ConsentEvent)]
-    connection_events = [e.event for e in entries if isinstance(e.event, ConnectionEvent)]
-    texts = {e.text.pk: e.text for e in events if e.text is not None}
-    receipt = {
+    head = {
         "schema_version": RECEIPT_SCHEMA_VERSION,
         "company": {"id": str(company.id), "name": company.name},
         "generated_at": timezone.now().isoformat(),
         "processor": "Codat Ltd (reads the data on our behalf)",
         "consents": _receipt_consents(company),
-        "history": [
-            {
-                "id": str(e.id),
-                "action": e.action,
-                "action_label": e.label_for_customer,
-                "product": e.product.slug,
-                "occurred_at": e.occurred_at.isoformat(),
-                # Staff withdrawing at the customer's request act for the bank (`action_label`).
-                "actor": e.actor.email if e.actor and e.action != e.Action.STAFF else None,
-                "reason": e.reason or None,
-                "data_types": e.data_types,
-                "data_type_labels": [t.label for t in describe(e.data_types)],
-                "text_version": e.text.version if e.text else None,
-                "text_sha256": e.text_sha256,
-                "method": e.method,
-                "details": e.details,
-            }
-            for e in events
-        ],
-        "connection_history": [
-            {
-                "id": str(e.id),
-                "event": e.kind,
-                "event_label": e.get_kind_display(),
-                "platform": e.connection.platform_name,
-                "kind_of_data": e.connection.source_type,
-                "occurred_at": e.occurred_at.isoformat(),
-            }
-            for e in connection_events
-        ],
-        "texts": [
-            {
-                "product": t.product.slug,
-                "version": t.version,
-                "sha256": t.sha256,
-                "published_at": t.published_at.isoformat(),
-                "body": t.body,
-            }
-            for t in texts.values()
-        ],
-        # How the data was used (P3): every read through the consent gate, refused ones too.
-        "data_use": [
-            {
-                "id": str(u.id),
-                "product": u.product.slug,
-                "occurred_at": u.occurred_at.isoformat(),
-                "purpose": u.purpose,
-                "reader": u.reader_kind,
-                "reader_name": u.reader_name,
-                "outcome": u.outcome,
-                "data_types": u.data_types,
-                "refused_data_types": u.refused_data_types,
-                "unavailable_data_types": u.unavailable_data_types,
-                "from_codat": u.codat_calls > 0,
-            }
-            for u in selectors.data_uses(company)
-        ],
     }
-    response = HttpResponse(
-        json.dumps(receipt, indent=2, ensure_ascii=False), content_type="application/json"
+    response = StreamingHttpResponse(
+        (
+            chunk.encode()
+            for chunk in _receipt_json(
+                head,
+                selectors.consent_history(company),
+                selectors.access_changes(company),
+                selectors.data_uses(company),
+            )
+        ),
+        content_type="application/json",
     )
     response["Content-Disposition"] = 'attachment; filename="consent-receipt.json"'
     return response

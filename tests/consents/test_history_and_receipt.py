@@ -137,7 +137,8 @@ def test_the_json_receipt_has_documented_keys_labels_and_connection_history(
     owner_client, lending_story
 ):
     with time_machine.travel(at(101), tick=False):
-        receipt = json.loads(owner_client.get("/consents/receipt.json").content)
+        response = owner_client.get("/consents/receipt.json")
+        receipt = json.loads(response.getvalue())
 
     assert receipt["schema_version"] == 1
     lending = next(c for c in receipt["consents"] if c["product"] == "lending")

@@ -89,7 +89,7 @@ def test_confirmed_with_a_reason_the_customer_sees_the_bank_and_the_reason_every
         page = words(owner_client.get(url).content.decode())
         assert shown in page, url
         assert staff.email not in page and "Staff action" not in page, url
-    receipt = json.loads(owner_client.get("/consents/receipt.json").content)
+    receipt = json.loads(owner_client.get("/consents/receipt.json").getvalue())
     entry = next(e for e in receipt["history"] if e["action"] == "staff")
     assert entry["action_label"] == "Withdrawn by Example Bank"
     assert entry["reason"] == "Asked by phone on 3 March" and entry["actor"] is None
@@ -104,7 +104,7 @@ def test_the_customers_own_withdrawal_has_no_reason_and_names_them(owner_client,
 
     page = words(owner_client.get("/consents/lending/").content.decode())
     assert "Withdrawn by Olive Owner" in page
-    receipt = json.loads(owner_client.get("/consents/receipt.json").content)
+    receipt = json.loads(owner_client.get("/consents/receipt.json").getvalue())
     assert [e["reason"] for e in receipt["history"]] == [None, None]
 
 

@@ -220,7 +220,7 @@ def test_the_history_export_shows_grant_withdraw_and_regrant_with_the_wording(
 
     assert response["Content-Type"] == "application/json"
     assert "attachment" in response["Content-Disposition"]
-    receipt = json.loads(response.content)
+    receipt = json.loads(response.getvalue())
     lending_history = [e["action"] for e in receipt["history"] if e["product"] == "lending"]
     assert lending_history == ["grant", "withdraw", "grant"]
     texts = {(t["product"], t["version"]): t for t in receipt["texts"]}
@@ -232,7 +232,7 @@ def test_another_company_never_sees_or_changes_this_consent(
     owner_client, outsider_client, both_products
 ):
     page = outsider_client.get("/consents/").content.decode()
-    receipt = json.loads(outsider_client.get("/consents/receipt.json").content)
+    receipt = json.loads(outsider_client.get("/consents/receipt.json").getvalue())
 
     assert "Granted" not in page and receipt["history"] == []
     outsider_client.post("/products/lending/withdraw/", {"choice": "withdraw"})

@@ -39,7 +39,7 @@ def test_my_consents_shows_each_read_and_the_withdrawal_that_stopped_them(
 def test_the_receipt_lists_every_use(client, synced):
     client.get("/insights/")
 
-    receipt = json.loads(client.get("/consents/receipt.json").content)
+    receipt = json.loads(client.get("/consents/receipt.json").getvalue())
 
     [use] = receipt["data_use"]
     assert use["product"] == "business-insights"
@@ -53,7 +53,7 @@ def test_another_companys_uses_are_not_shown(client, synced, outsider_client):
     client.get("/insights/")
 
     page = text(outsider_client.get("/consents/"))
-    receipt = json.loads(outsider_client.get("/consents/receipt.json").content)
+    receipt = json.loads(outsider_client.get("/consents/receipt.json").getvalue())
 
     assert "Show the Business insights dashboard" not in page
     assert receipt["data_use"] == []

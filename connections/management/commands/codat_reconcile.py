@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 
 from codat.errors import CodatError
+from companies.batching import in_batches
 from companies.models import Company
 from companies.scoping import scopes_disabled
 from connections.services import codat_reconcile
@@ -19,11 +20,10 @@ class Command(BaseCommand):
     @scopes_disabled()  # works across every company
     def handle(self, *args, **options) -> None:
         # A closed account's Codat company is deleted, or about to be: nothing to reconcile.
-        companies = Company.objects.filter(
-            codat_company_id__isnull=False, closed_at__isnull=True
-        ).order_by("name")
-        changed = failed = 0
-        for company in companies:
+        companies = Company.objects.filter(codat_company_id__isnull=False, closed_at__isnull=True)
+        changed = failed = reconciled = 0
+        for company in in_batches(companies):
+            reconciled += 1
             try:
                 changes = codat_reconcile(company=company)
             except CodatError as exc:
@@ -34,6 +34,4 @@ class Command(BaseCommand):
                 self.stdout.write(line)
             changed += len(changes)
             access_notices_send(company=company)
-        self.stdout.write(
-            f"Reconciled {companies.count()} companies: {changed} changes, {failed} failed."
-        )
+        self.stdout.write(f"Reconciled {reconciled} companies: {changed} changes, {failed} failed.")
