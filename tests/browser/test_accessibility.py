@@ -149,7 +149,11 @@ class Sweep:
         screen reader reads the problems out and a keyboard user starts from their links."""
         summary = self.page.get_by_role("alert")
         expect(summary.get_by_role("heading")).to_have_text("There is a problem")
-        if not summary.evaluate("el => el === document.activeElement"):
+        # Browsers apply `autofocus` after the page has rendered, not as it is parsed: wait a
+        # moment for it, as a user would, rather than look on the very first frame.
+        try:
+            expect(summary).to_be_focused(timeout=3_000)
+        except AssertionError:
             self.findings.append(f"{name} ({self.page.url}): the error summary is not focused")
         self.check(name)
 
