@@ -10,9 +10,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from companies.scoping import scope_only
 from consents.models import Consent, ConsentEvent, ConsentText
 from consents.selectors import current_text
-from tests.consents.steps import grant, withdraw
+from tests.consents.steps import grant, granted, withdraw
 from tests.fakes import link_bank, link_xero
 
 pytestmark = pytest.mark.django_db
@@ -142,9 +143,48 @@ def test_staff_export_events_as_csv(owner_client, staff_client, lending):
     )
 
     assert response["Content-Type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert response.streaming
+    rows = list(csv.DictReader(io.StringIO(response.getvalue().decode())))
     assert rows[0]["action"] == "grant" and rows[0]["product"] == "lending"
     assert rows[0]["text_sha256"] == event.text_sha256
+
+
+def test_a_large_event_export_streams_row_by_row_with_spreadsheet_formulas_defused(
+    staff_client, acme, owner, lending
+):
+    consent = granted(acme, "lending")
+    first = ConsentEvent.objects.get()
+    ConsentEvent.objects.bulk_create(
+        ConsentEvent(
+            consent=consent,
+            company=acme,
+            product=lending,
+            action=ConsentEvent.Action.RECONFIRM,
+            actor=owner,
+            data_types=first.data_types,
+            text=first.text,
+            text_sha256=first.text_sha256,
+            user_agent='=HYPERLINK("http://evil.example")' if n == 0 else "Firefox",
+            method=first.method,
+            surface=first.surface,
+            request_id=f"bulk-{n}",
+        )
+        for n in range(2500)
+    )
+
+    response = staff_client.post(
+        "/admin/consents/consentevent/",
+        {"action": "export_csv", "select_across": "1", "index": "0", "_selected_action": [""]},
+    )
+
+    assert response.streaming
+    # Read after the view has returned and outside any tenant scope, as a server does.
+    with scope_only():
+        chunks = list(response.streaming_content)
+    assert len(chunks) == 1 + 2501  # the header, then a chunk per row
+    rows = list(csv.DictReader(io.StringIO(b"".join(chunks).decode())))
+    assert len(rows) == 2501 and {r["company"] for r in rows} == {"Acme Ltd"}
+    assert sum(r["user_agent"].startswith("'=HYPERLINK") for r in rows) == 1
 
 
 def test_staff_export_consents_as_csv(owner_client, staff_client, lending):
@@ -156,7 +196,8 @@ def test_staff_export_consents_as_csv(owner_client, staff_client, lending):
         {"action": "export_csv", "_selected_action": [str(consent.pk)]},
     )
 
-    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert response.streaming
+    rows = list(csv.DictReader(io.StringIO(response.getvalue().decode())))
     assert rows[0]["company"] == "Acme Ltd" and rows[0]["state"] == "active"
 
 
