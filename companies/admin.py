@@ -13,7 +13,7 @@ from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from companies.admin_changelist import DateSafeChangeListMixin
+from companies.admin_changelist import BankScaleAdminMixin, DateSafeChangeListMixin
 from companies.models import Company, Membership
 from connections.admin import CodatMirrorAdmin
 from connections.models import Connection, ConnectionEvent
@@ -139,7 +139,7 @@ class MembershipInline(admin.TabularInline):
 
 
 @admin.register(Company)
-class CompanyAdmin(DateSafeChangeListMixin, CodatMirrorAdmin):
+class CompanyAdmin(BankScaleAdminMixin, DateSafeChangeListMixin, CodatMirrorAdmin):
     # Not deletable here: it maps to a Codat company, which deleting our row would orphan.
     list_display = ["name", "codat_company_id", "created_at", "closed_at", "member_count"]
     list_filter = [("closed_at", admin.EmptyFieldListFilter)]
@@ -270,7 +270,7 @@ class CompanyAdmin(DateSafeChangeListMixin, CodatMirrorAdmin):
 
 
 @admin.register(Membership)
-class MembershipAdmin(admin.ModelAdmin):
+class MembershipAdmin(BankScaleAdminMixin, admin.ModelAdmin):
     list_display = ["user_email", "company", "role", "created_at"]
     list_filter = ["role"]
     list_select_related = ["user", "company"]

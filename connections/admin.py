@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 
 from codat.errors import CodatError
-from companies.admin_changelist import DateSafeChangeListMixin
+from companies.admin_changelist import BankScaleAdminMixin, DateSafeChangeListMixin
 from companies.selectors import signed_in_user
 from connections.models import (
     CodatCompanyDeletion,
@@ -38,7 +38,7 @@ class CodatMirrorAdmin(admin.ModelAdmin):
 
 
 @admin.register(Connection)
-class ConnectionAdmin(DateSafeChangeListMixin, CodatMirrorAdmin):
+class ConnectionAdmin(BankScaleAdminMixin, DateSafeChangeListMixin, CodatMirrorAdmin):
     list_display = (
         "platform_name",
         "company",
@@ -132,7 +132,7 @@ class IntegrationAdmin(CodatMirrorAdmin):
 
 
 @admin.register(LinkAttempt)
-class LinkAttemptAdmin(CodatMirrorAdmin):
+class LinkAttemptAdmin(BankScaleAdminMixin, CodatMirrorAdmin):
     # Each trip through Codat's Link, kept with its connection; only the service retires one.
     list_display = ("connection", "user", "created_at", "expires_at", "used_at", "status_code")
     list_filter = ("status_code",)
@@ -148,7 +148,7 @@ class LinkAttemptAdmin(CodatMirrorAdmin):
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(DateSafeChangeListMixin, admin.ModelAdmin):
+class WebhookEventAdmin(BankScaleAdminMixin, DateSafeChangeListMixin, admin.ModelAdmin):
     """Every verified Codat delivery, read-only: the stored body is the evidence."""
 
     list_display = ("webhook_id", "event_type", "status", "company", "received_at", "attempts")
@@ -196,7 +196,7 @@ class WebhookEventAdmin(DateSafeChangeListMixin, admin.ModelAdmin):
 
 
 @admin.register(DataSync)
-class DataSyncAdmin(CodatMirrorAdmin):
+class DataSyncAdmin(BankScaleAdminMixin, CodatMirrorAdmin):
     list_display = (
         "connection",
         "data_type",
