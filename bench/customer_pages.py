@@ -110,10 +110,11 @@ def seed(history: int, disconnected: int):
     from codat.types import source_type_of
     from companies.models import Company, Membership
     from companies.scoping import scopes_disabled
-    from connections.models import Connection, ConnectionEvent, DataSync
-    from consents.models import ConsentEvent, Product
+    from connections.models import Connection, DataSync
+    from consents.models import Product
     from consents.selectors import allowed_data_types, current_text
     from consents.services import RequestMeta, consent_grant
+    from tests.consents.steps import history_add  # the same history the page tests build
 
     call_command("migrate", verbosity=0, interactive=False)
     call_command("collectstatic", verbosity=0, interactive=False)
@@ -156,44 +157,12 @@ def seed(history: int, disconnected: int):
             for data_type in allowed_data_types(company)
             if source_type_of(data_type) in connections
         )
-        model = ConsentEvent.objects.filter(company=company).first()
-        start = long_ago - timedelta(days=history)
-        ConsentEvent.objects.bulk_create(
-            ConsentEvent(
-                consent=model.consent,
-                company=company,
-                product=model.product,
-                action=ConsentEvent.Action.RECONFIRM,
-                actor=owner,
-                occurred_at=start + timedelta(hours=i),
-                text=model.text,
-                text_sha256=model.text_sha256,
-                data_types=model.data_types,
-                method="web",
-            )
-            for i in range(history)
-        )
-        ConnectionEvent.objects.bulk_create(
-            ConnectionEvent(
-                company=company,
-                connection=connections["Banking"],
-                kind=ConnectionEvent.Kind.RECONNECTED,
-                occurred_at=start + timedelta(hours=i, minutes=30),
-            )
-            for i in range(history)
-        )
-        Connection.objects.bulk_create(
-            Connection(
-                company=company,
-                codat_connection_id=uuid.uuid4(),
-                platform_key="gbol",
-                platform_name=f"Old Xero {i}",
-                source_type="Accounting",
-                status=Connection.Status.DELETED,
-                authorised_at=start,
-                deleted_at=start + timedelta(days=i),
-            )
-            for i in range(disconnected)
+        history_add(
+            company,
+            decisions=history,
+            disconnected=disconnected,
+            start=long_ago - timedelta(days=history),
+            step=timedelta(hours=1),
         )
     return owner, connections["Banking"]
 

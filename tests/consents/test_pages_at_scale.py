@@ -5,7 +5,6 @@ same bytes at 1 and at 1,000 rows of history; the JSON receipt streams every row
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -14,10 +13,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from companies.scoping import scope
-from connections.models import Connection, ConnectionEvent
-from consents.models import ConsentEvent
 from consents.selectors import HISTORY_PAGE_SIZE
-from tests.consents.steps import grant
+from tests.consents.steps import grant, history_add
 from tests.fakes import link_bank, link_xero
 
 pytestmark = pytest.mark.django_db
@@ -27,46 +24,12 @@ PAGES = ("/consents/", "/consents/lending/", "/consents/receipt/", "/connections
 
 def add_history(company, rows: int) -> None:
     """`rows` more consent decisions, access changes and disconnected connections, in bulk,
-    spread over the past (copies of the real grant: events are append-only, never updated)."""
-    grant_event = ConsentEvent.objects.get(company=company, action=ConsentEvent.Action.GRANT)
-    bank = Connection.objects.get(company=company, platform_key="suuo")
-    start = timezone.now() - timedelta(days=400)
-    ConsentEvent.objects.bulk_create(
-        ConsentEvent(
-            consent=grant_event.consent,
-            company=company,
-            product=grant_event.product,
-            action=ConsentEvent.Action.RECONFIRM,
-            actor=grant_event.actor,
-            occurred_at=start + timedelta(minutes=i),
-            text=grant_event.text,
-            text_sha256=grant_event.text_sha256,
-            data_types=grant_event.data_types,
-            method="web",
-        )
-        for i in range(rows)
-    )
-    ConnectionEvent.objects.bulk_create(
-        ConnectionEvent(
-            company=company,
-            connection=bank,
-            kind=ConnectionEvent.Kind.RECONNECTED,
-            occurred_at=start + timedelta(minutes=i, seconds=30),
-        )
-        for i in range(rows)
-    )
-    Connection.objects.bulk_create(
-        Connection(
-            company=company,
-            codat_connection_id=uuid.uuid4(),
-            platform_key="gbol",
-            platform_name=f"Old Xero {i}",
-            source_type="Accounting",
-            status=Connection.Status.DELETED,
-            authorised_at=start,
-            deleted_at=start + timedelta(minutes=i),
-        )
-        for i in range(rows)
+    spread over the past."""
+    history_add(
+        company,
+        decisions=rows,
+        disconnected=rows,
+        start=timezone.now() - timedelta(days=400),
     )
 
 
