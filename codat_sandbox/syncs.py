@@ -178,46 +178,62 @@ def _plan_dataset(
     *, connection: SandboxConnection, data_type: str, now: datetime, is_initial: bool
 ) -> SandboxDataset:
     """A new dataset with its whole timeline and outcome decided now."""
-    integration = get_integration(connection.integration_key)
-    dataset = SandboxDataset(
-        company_id=connection.company_id,
-        connection=connection,
-        data_type=data_type,
-        requested=now,
-        is_initial=is_initial,
+    [dataset] = _plan_datasets(
+        connection=connection, data_types=[data_type], now=now, is_initial=is_initial
     )
-    if integration is None or not integration.supports(data_type):
-        name = integration.name if integration else connection.integration_key
-        dataset.outcome = Outcome.NOT_SUPPORTED
-        dataset.status_description = f"{name} does not support {data_type}."
-        dataset.fetching_at = dataset.finished_at = now
-        return _saved(dataset)
-
-    speed = settings.CODAT_SANDBOX_SYNC_SPEED
-    dataset.fetching_at = now + timedelta(seconds=queued_seconds(speed=speed))
-    dataset.finished_at = dataset.fetching_at + timedelta(
-        seconds=fetch_seconds(data_type, speed=speed)
-    )
-    if data_type in connection.fail_next_sync_data_types:
-        # One failure per request from the console: the sync after this one succeeds again.
-        connection.fail_next_sync_data_types = [
-            item for item in connection.fail_next_sync_data_types if item != data_type
-        ]
-        connection.save(update_fields=["fail_next_sync_data_types"])
-        dataset.outcome = Outcome.FETCH_ERROR
-        dataset.error_message = FETCH_ERROR_MESSAGE.format(data_type=data_type)
-    else:
-        dataset.outcome = Outcome.COMPLETE
-        dataset.records_modified = not connection.datasets.filter(
-            data_type=data_type, outcome=Outcome.COMPLETE
-        ).exists()
-    return _saved(dataset)
-
-
-def _saved(dataset: SandboxDataset) -> SandboxDataset:
-    dataset.full_clean()
-    dataset.save()
     return dataset
+
+
+def _plan_datasets(
+    *, connection: SandboxConnection, data_types: list[str], now: datetime, is_initial: bool
+) -> list[SandboxDataset]:
+    """New datasets over one connection, each with its whole timeline and outcome decided now,
+    written in one INSERT: a first link plans a dozen at once, and row by row it was the
+    sandbox's costliest step."""
+    if not data_types:
+        return []
+    integration = get_integration(connection.integration_key)
+    fetched_before = set(
+        connection.datasets.filter(data_type__in=data_types, outcome=Outcome.COMPLETE)
+        .values_list("data_type", flat=True)
+        .distinct()
+    )
+    speed = settings.CODAT_SANDBOX_SYNC_SPEED
+    datasets = []
+    for data_type in data_types:
+        dataset = SandboxDataset(
+            company_id=connection.company_id,
+            connection=connection,
+            data_type=data_type,
+            requested=now,
+            is_initial=is_initial,
+        )
+        if integration is None or not integration.supports(data_type):
+            name = integration.name if integration else connection.integration_key
+            dataset.outcome = Outcome.NOT_SUPPORTED
+            dataset.status_description = f"{name} does not support {data_type}."
+            dataset.fetching_at = dataset.finished_at = now
+        else:
+            dataset.fetching_at = now + timedelta(seconds=queued_seconds(speed=speed))
+            dataset.finished_at = dataset.fetching_at + timedelta(
+                seconds=fetch_seconds(data_type, speed=speed)
+            )
+            if data_type in connection.fail_next_sync_data_types:
+                # One failure per request from the console: the sync after this one succeeds.
+                connection.fail_next_sync_data_types = [
+                    item for item in connection.fail_next_sync_data_types if item != data_type
+                ]
+                connection.save(update_fields=["fail_next_sync_data_types"])
+                dataset.outcome = Outcome.FETCH_ERROR
+                dataset.error_message = FETCH_ERROR_MESSAGE.format(data_type=data_type)
+            else:
+                dataset.outcome = Outcome.COMPLETE
+                dataset.records_modified = data_type not in fetched_before
+        # The company and connection are the rows this planning holds, and the id is a new
+        # UUID: checking either again would cost a query per dataset and could not fail.
+        dataset.full_clean(exclude=["company", "connection"], validate_unique=False)
+        datasets.append(dataset)
+    return SandboxDataset.objects.bulk_create(datasets)
 
 
 def _linked_connections(company: SandboxCompany) -> list[SandboxConnection]:
@@ -287,12 +303,19 @@ def queue_data_type(
 def _queue_first_link_types(
     connection: SandboxConnection, *, now: datetime, is_initial: bool
 ) -> list[SandboxDataset]:
+    types = _first_link_types(connection.company, _connection_source_type(connection))
     # A type still being fetched over this connection is left to finish, not queued twice.
-    return [
-        _plan_dataset(connection=connection, data_type=data_type, now=now, is_initial=is_initial)
-        for data_type in _first_link_types(connection.company, _connection_source_type(connection))
-        if running_dataset(connection, data_type, now) is None
-    ]
+    running = set(
+        connection.datasets.filter(data_type__in=types, finished_at__gt=now).values_list(
+            "data_type", flat=True
+        )
+    )
+    return _plan_datasets(
+        connection=connection,
+        data_types=[data_type for data_type in types if data_type not in running],
+        now=now,
+        is_initial=is_initial,
+    )
 
 
 @transaction.atomic
