@@ -13,6 +13,7 @@ import itertools
 import json
 from typing import ClassVar
 
+from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import EmptyResultSet, FullResultSet
@@ -23,7 +24,9 @@ from django.db.models.constants import LOOKUP_SEP
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
+from django.utils.html import format_html
 from django.utils.text import smart_split, unescape_string_literal
+from django.utils.translation import gettext as _
 
 
 class DateSafeChangeList(ChangeList):
@@ -180,6 +183,17 @@ class BankScaleAdminMixin:
             limit=self.search_branches,
         )
         return queryset.filter(pk__in=matches), False
+
+    def action_checkbox(self, obj) -> str:
+        """Django's row checkbox, the same HTML, written out: Django renders a CheckboxInput
+        through the form templates for each row, about a third of a list's rendering time."""
+        label = format_html(_("Select this object for an action - {}"), str(obj))
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            str(obj.pk),
+            label,
+        )
 
     def changelist_view(self, request: HttpRequest, extra_context=None):
         response = super().changelist_view(request, extra_context)  # type: ignore[misc]
