@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
@@ -25,6 +25,7 @@ from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.text import smart_split, unescape_string_literal
 from django.utils.translation import gettext as _
 
@@ -184,7 +185,7 @@ class BankScaleAdminMixin:
         )
         return queryset.filter(pk__in=matches), False
 
-    def action_checkbox(self, obj) -> str:
+    def action_checkbox(self, obj: Any) -> SafeString:
         """Django's row checkbox, the same HTML, written out: Django renders a CheckboxInput
         through the form templates for each row, about a third of a list's rendering time."""
         label = format_html(_("Select this object for an action - {}"), str(obj))
