@@ -7,7 +7,8 @@ from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.db.models import Count, QuerySet
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.forms.models import BaseInlineFormSet
 from django.http import Http404, HttpRequest, StreamingHttpResponse
 from django.urls import path, reverse
@@ -253,8 +254,17 @@ class CompanyAdmin(BankScaleAdminMixin, DateSafeChangeListMixin, CodatMirrorAdmi
         return response
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Company]:
-        # One query for the whole changelist, however many companies it shows.
-        return super().get_queryset(request).annotate(_member_count=Count("memberships"))
+        # One query for the whole changelist, however many companies it shows. A subquery per
+        # row shown, not a join and GROUP BY: grouped, the list (and its count and dates) would
+        # join and group every company and member before taking its page of them.
+        members = (
+            Membership.objects.filter(company=OuterRef("pk"))
+            .order_by()
+            .values("company")
+            .annotate(count=Count("pk"))
+            .values("count")
+        )
+        return super().get_queryset(request).annotate(_member_count=Coalesce(Subquery(members), 0))
 
     @admin.display(description="Lending review")
     def lending_review(self, company: Company) -> str:

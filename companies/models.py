@@ -19,10 +19,19 @@ class Company(models.Model):
     # When the owner closed the account: its members were erased and its name replaced by a
     # pseudonym then; what stays is consent evidence for its period (docs/promises.md P2).
     closed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # When the company's deletion schedule at Codat was last worked out from its consents and
+    # connections (consents.retention.retention_schedule_refresh); `enforce_retention` works it
+    # out again only for companies whose consents or connections changed since. Null: never.
+    retention_checked_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name_plural = "companies"
         ordering = ["name"]
+        # The admin's list: its order, and its dates (date_hierarchy reads the first and last).
+        indexes = [
+            models.Index(fields=["name"], name="company_name"),
+            models.Index(fields=["created_at"], name="company_created_at"),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -140,7 +140,12 @@ class Connection(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["company", "status"], name="connection_company_status")]
+        indexes = [
+            models.Index(fields=["company", "status"], name="connection_company_status"),
+            # The admin's list, newest first, whole or by status.
+            models.Index(fields=["created_at"], name="connection_created_at"),
+            models.Index(fields=["status", "created_at"], name="connection_status_created"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.platform_name} for {self.company} ({self.status})"
@@ -205,6 +210,10 @@ class ConnectionEvent(models.Model):
 
     class Meta:
         ordering = ["occurred_at"]
+        # A company's history and the admin's company timeline, newest first.
+        indexes = [
+            models.Index(fields=["company", "occurred_at"], name="connectionevent_company"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.connection_id} {self.kind} at {self.occurred_at:%Y-%m-%d %H:%M}"
@@ -238,6 +247,10 @@ class LinkAttempt(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["created_at"], name="linkattempt_created_at"),  # the admin's
+            models.Index(fields=["company", "created_at"], name="linkattempt_company"),  # timeline
+        ]
 
     def __str__(self) -> str:
         return f"Link attempt for {self.connection_id} ({self.status_code or 'open'})"
@@ -418,6 +431,9 @@ class WebhookEvent(models.Model):
         indexes = [
             models.Index(fields=["status", "received_at"], name="webhookevent_status_received"),
             models.Index(fields=["event_type"], name="webhookevent_event_type"),
+            # The admin's list, newest first, and the admin's company timeline.
+            models.Index(fields=["received_at"], name="webhookevent_received_at"),
+            models.Index(fields=["company", "received_at"], name="webhookevent_company"),
         ]
 
     def __str__(self) -> str:

@@ -231,6 +231,9 @@ class ConsentAdmin(BankScaleAdminMixin, DateSafeChangeListMixin, ReadOnlyAdmin):
     search_fields = ("company__name", "company__memberships__user__email", "granted_by__email")
     list_select_related = ("company", "product", "granted_by")
     date_hierarchy = "granted_at"
+    # Newest grant first, from its index. The model's own order (by product) is a column of
+    # another table: the list would join and sort every consent for each page of 100.
+    ordering = ("-granted_at",)
     actions = ["export_csv", "withdraw_on_behalf"]
     fields = readonly_fields = (
         "company",

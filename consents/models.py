@@ -267,6 +267,12 @@ class Consent(models.Model):
             # One decision per company and product: two grants racing make one consent.
             models.UniqueConstraint(fields=["company", "product"], name="consent_per_product")
         ]
+        # The admin's list (newest grant first, whole or by state) and its date filters.
+        indexes = [
+            models.Index(fields=["granted_at"], name="consent_granted_at"),
+            models.Index(fields=["state", "granted_at"], name="consent_state_granted"),
+            models.Index(fields=["withdrawn_at"], name="consent_withdrawn_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.product} for {self.company}: {self.get_state_display()}"
@@ -366,7 +372,13 @@ class ConsentEvent(AppendOnlyModel):
 
     class Meta:
         ordering = ["occurred_at"]
-        indexes = [models.Index(fields=["company", "occurred_at"], name="consentevent_company")]
+        indexes = [
+            models.Index(fields=["company", "occurred_at"], name="consentevent_company"),
+            # The admin's action and method filters, in date order: a rare action (a staff
+            # withdrawal) is found from the index, not by reading every event for a page of it.
+            models.Index(fields=["action", "occurred_at"], name="consentevent_action"),
+            models.Index(fields=["method", "occurred_at"], name="consentevent_method"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_action_display()} {self.product} at {self.occurred_at:%Y-%m-%d %H:%M}"
@@ -648,7 +660,9 @@ class DataUse(AppendOnlyModel):
     class Meta:
         ordering = ["-occurred_at"]
         indexes = [
-            models.Index(fields=["company", "product", "occurred_at"], name="datause_company")
+            models.Index(fields=["company", "product", "occurred_at"], name="datause_company"),
+            # Every product's uses together, newest first: the company page and the export.
+            models.Index(fields=["company", "occurred_at"], name="datause_company_occurred"),
         ]
 
     def __str__(self) -> str:

@@ -16,9 +16,10 @@ withdraw page asks it what a withdrawal would mean before the customer decides.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from codat.types import source_type_of
@@ -188,9 +189,11 @@ def company_delete_after(company: Company) -> datetime | None:
 @transaction.atomic
 def retention_schedule_refresh(*, company: Company) -> list[ScheduledDeletion]:
     """Bring the company's open scheduled deletions in line with its consents and
-    connections: add or move what is due, drop what is needed again. Returns the open rows."""
+    connections: add or move what is due, drop what is needed again, and note when
+    (`Company.retention_checked_at`). Returns the open rows."""
     Company.objects.select_for_update().get(pk=company.pk)
     company.refresh_from_db(fields=["codat_company_id"])
+    Company.objects.filter(pk=company.pk).update(retention_checked_at=timezone.now())
     open_rows = ScheduledDeletion.objects.open().filter(company=company)
     codat_id = company.codat_company_id
     if codat_id is None:
@@ -231,6 +234,36 @@ def retention_schedule_refresh(*, company: Company) -> list[ScheduledDeletion]:
             reason="Nothing is left at Codat for this business: no connection, no consent.",
         )
     return list(ScheduledDeletion.objects.open().filter(company=company))
+
+
+# A change to a connection or consent made up to this long before a company's schedule was
+# last worked out still has it worked out again: the change may have been written (and timed)
+# before that check, but committed after it, unseen; and two servers' clocks may differ.
+RECHECK_OVERLAP = timedelta(hours=1)
+
+
+def companies_to_enforce(now: datetime) -> QuerySet[Company]:
+    """The companies `enforce_retention` must look at: those whose schedule may be out of date
+    (never worked out, or a connection or consent changed since, RECHECK_OVERLAP included),
+    those with a deletion due, and those with nothing left to keep at Codat (their company is
+    due for deletion at once). Selected in SQL: a company whose schedule is up to date and
+    whose dates are still to come is never read, however many there are.
+
+    This is enough because a schedule depends on nothing but the company's consents (each
+    saved with its `updated_at`, new decisions included), its connections (each status change
+    stamped `status_changed_at`, a new one included) and the wording, which is never changed
+    once published: the dates it holds are fixed, and only come due."""
+    checked = OuterRef("retention_checked_at")
+    connections = Connection.objects.with_scopes_disabled().filter(company=OuterRef("pk"))
+    consents = Consent.objects.with_scopes_disabled().filter(company=OuterRef("pk"))
+    due = ScheduledDeletion.objects.with_scopes_disabled().due(now).filter(company=OuterRef("pk"))
+    return Company.objects.filter(codat_company_id__isnull=False).filter(
+        Q(retention_checked_at__isnull=True)
+        | Exists(connections.filter(status_changed_at__gte=checked - RECHECK_OVERLAP))
+        | Exists(consents.filter(updated_at__gte=checked - RECHECK_OVERLAP))
+        | Exists(due)
+        | (~Exists(connections.current()) & ~Exists(consents.active()))
+    )
 
 
 def data_held_for(consent: Consent, *, now: datetime | None = None) -> list[ConnectionFate]:

@@ -768,14 +768,17 @@ class RetentionRun:
 def retention_enforce(*, now=None) -> RetentionRun:
     """Carry out every scheduled deletion whose date has come (docs/promises.md P1).
 
-    Each company's schedule is worked out afresh first, so a consent granted again or a
-    connection linked again since is never deleted. A deletion is recorded in the same
-    transaction that marks it done; if Codat fails, the row stays open with its error and the
-    next run tries again. A second run finds nothing due: safe for cron."""
+    The schedule of each company that changed since it was last worked out, or has something
+    due, is worked out afresh first (retention.companies_to_enforce), so a consent granted
+    again or a connection linked again since is never deleted, and a connection that ended
+    at the provider (a webhook, not a decision here) gets its date. A deletion is recorded in
+    the same transaction that marks it done; if Codat fails, the row stays open with its error
+    and the next run tries again. A second run finds nothing due: safe for cron."""
     now = now or timezone.now()
     run = RetentionRun()
-    # Only a company with a Codat company has anything there to delete.
-    companies = Company.objects.filter(codat_company_id__isnull=False)
+    # Only a company with a Codat company has anything there to delete; of those, only the
+    # ones that changed since their schedule was worked out, or have something due.
+    companies = retention.companies_to_enforce(now)
     with codat_client() as client:
         for company in in_batches(companies):
             retention.retention_schedule_refresh(company=company)

@@ -46,6 +46,11 @@
 
 \set ON_ERROR_STOP on
 
+-- The admin's search indexes are trigram indexes (companies/migrations/
+-- 0005_search_trigram_indexes.py). The migration creates the pg_trgm extension if it is
+-- missing, which needs CREATE on the database; the owner role has none, so create it here.
+CREATE EXTENSION IF NOT EXISTS pg_trgm;
+
 CREATE ROLE :"owner" LOGIN;
 CREATE ROLE :"app" LOGIN;
 

@@ -103,3 +103,16 @@ def test_membership_changelist_shows_email_company_and_role_and_filters_by_role(
     assert response.status_code == 200
     assert "colleague@acme.example" in response.text
     assert "owner@acme.example" not in response.text
+
+
+def test_each_rows_checkbox_is_the_one_django_renders(staff_client, db):
+    from django.contrib import admin
+
+    from companies.admin import CompanyAdmin
+
+    company = Company.objects.create(name='Fish & "Chips" <Ltd>')
+    model_admin = CompanyAdmin(Company, admin.site)
+
+    assert model_admin.action_checkbox(company) == admin.ModelAdmin.action_checkbox(
+        model_admin, company
+    )

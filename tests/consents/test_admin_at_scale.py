@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from companies.admin_changelist import EstimatedCountPaginator
 from consents.models import ConsentEvent
 from tests.consents.steps import granted
 from tests.personas import make_member
@@ -65,3 +66,32 @@ def test_the_evidence_list_filters_by_method_from_a_fixed_list(staff_client, acm
     assert not [
         q for q in queries.captured_queries if 'DISTINCT "consents_consentevent"' in q["sql"]
     ]
+
+
+def test_a_short_list_is_counted_exactly(staff_client, acme, owner):
+    granted(acme, "lending")
+
+    page = staff_client.get("/admin/consents/consentevent/")
+
+    assert page.context["cl"].result_count == 1
+    assert "1 consent event" in page.text and "about" not in page.text
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the estimate is PostgreSQL's")
+def test_a_long_list_says_about_how_many_and_a_filtered_one_is_counted(
+    staff_client, acme, owner, monkeypatch
+):
+    granted(acme, "lending")
+    # Every list counts as long here: more than none.
+    monkeypatch.setattr(EstimatedCountPaginator, "exact_up_to", 0)
+
+    whole = staff_client.get("/admin/consents/consentevent/")
+    filtered = staff_client.get("/admin/consents/consentevent/?action__exact=staff")
+
+    assert whole.context["cl"].paginator.estimated
+    assert f"about {whole.context['cl'].result_count} consent events" in whole.text
+    assert "an estimate" in whole.text
+    assert whole.context["selection_note_all"].startswith("All (about ")
+    # The planner may think there are some; counted up to the limit, there are none.
+    assert filtered.context["cl"].result_count == 0
+    assert "0 consent events" in filtered.text and "about" not in filtered.text

@@ -1,9 +1,11 @@
 """The cron jobs select in SQL what is due and work in bounded batches: rows with nothing due
 are never read, so a run costs the same however many there are; reconciliation reads each
-company's pull operations once, not once per connection."""
+company's pull operations once, not once per connection. Retention reads only the companies
+that changed since their schedule was worked out, or have a deletion due."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from io import StringIO
 
@@ -14,9 +16,19 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from codat import types as codat_types
 from companies.batching import in_batches
 from companies.models import Company
-from consents.models import CodatSyncState, Consent, ConsentReminder
+from connections.models import Connection
+from connections.services import connection_status_apply
+from consents.models import (
+    CodatSyncState,
+    Consent,
+    ConsentReminder,
+    DeletionTarget,
+    ScheduledDeletion,
+)
+from consents.retention import companies_to_enforce
 from tests.consents.steps import grant
 from tests.fakes import codat_connection, link_bank, link_xero, page
 
@@ -144,3 +156,144 @@ def test_reconcile_reads_a_companys_pull_operations_once_for_all_its_connections
     assert history.call_count == 1
     asked = history.calls.last.request.url.params["query"].split("||")
     assert sorted(asked) == sorted(f"connectionId={c.codat_connection_id}" for c in (xero, bank))
+
+
+def businesses_sharing_xero(model: Consent, count: int) -> list[Company]:
+    """`count` more businesses with a Codat company, Xero linked, and a consent like `model`."""
+    companies = Company.objects.bulk_create(
+        Company(name=f"Bulk {i} Ltd", codat_company_id=uuid.uuid4()) for i in range(count)
+    )
+    Connection.objects.bulk_create(
+        Connection(
+            company=company,
+            codat_connection_id=uuid.uuid4(),
+            platform_key="gbol",
+            platform_name="Xero",
+            source_type="Accounting",
+            status=Connection.Status.LINKED,
+            authorised_at=timezone.now(),
+        )
+        for company in companies
+    )
+    Consent.objects.bulk_create(
+        Consent(
+            company=company,
+            product=model.product,
+            data_types=model.data_types,
+            text=model.text,
+            granted_by=model.granted_by,
+            granted_at=timezone.now(),
+        )
+        for company in companies
+    )
+    return companies
+
+
+def test_enforce_retention_costs_the_same_with_many_companies_not_due(lending_consent, acme):
+    link_xero(acme)
+    start = timezone.now()
+    with time_machine.travel(start + timedelta(hours=2), tick=False):
+        run("enforce_retention")  # works out Acme's schedule: nothing is due
+    with time_machine.travel(start + timedelta(hours=4), tick=False):
+        _, alone = run("enforce_retention")
+        businesses_sharing_xero(lending_consent, 300)
+    with time_machine.travel(start + timedelta(hours=6), tick=False):
+        _, first_look = run("enforce_retention")  # each new schedule, worked out once
+
+    with time_machine.travel(start + timedelta(hours=8), tick=False):
+        out, with_many = run("enforce_retention")
+
+    assert "Deleted: 0; still scheduled after an error: 0" in out
+    assert first_look > 300 > alone
+    assert with_many == alone
+
+
+def test_enforce_retention_selects_companies_changed_since_their_check_or_with_something_due(
+    lending_consent,
+):
+    start = timezone.now()
+    checked = start + timedelta(hours=2)
+    with time_machine.travel(start, tick=False):
+        (
+            quiet,
+            connection_changed,
+            consent_changed,
+            changed_just_before_check,
+            deletion_due,
+            nothing_left,
+            never_checked,
+        ) = businesses_sharing_xero(lending_consent, 7)
+        Company.objects.create(name="Not at Codat Ltd")
+    Company.objects.exclude(pk=never_checked.pk).update(retention_checked_at=checked)
+    with time_machine.travel(checked + timedelta(hours=1), tick=False):
+        xero = Connection.objects.get(company=connection_changed)
+        xero.status = Connection.Status.UNLINKED
+        xero.status_changed_at = timezone.now()
+        xero.save()
+        consent = Consent.objects.get(company=consent_changed)
+        consent.state, consent.withdrawn_at = Consent.State.WITHDRAWN, timezone.now()
+        consent.save()
+    # Written before the check but committed after it: within the overlap, looked at again.
+    Connection.objects.filter(company=changed_just_before_check).update(
+        status_changed_at=checked - timedelta(minutes=30)
+    )
+    ScheduledDeletion.objects.create(
+        company=deletion_due,
+        target=DeletionTarget.CONNECTION,
+        connection=Connection.objects.get(company=deletion_due),
+        codat_company_id=deletion_due.codat_company_id,
+        delete_after=checked + timedelta(minutes=30),
+        reason="A promise ended.",
+    )
+    # Its last connection gone and its consent ended, both before the check (no timestamps
+    # moved): its Codat company is due for deletion as it stands.
+    Connection.objects.filter(company=nothing_left).update(status=Connection.Status.DELETED)
+    Consent.objects.filter(company=nothing_left).update(state=Consent.State.WITHDRAWN)
+
+    selected = set(companies_to_enforce(checked + timedelta(hours=2)))
+
+    assert selected == {
+        connection_changed,
+        consent_changed,
+        changed_just_before_check,
+        deletion_due,
+        nothing_left,
+        never_checked,
+    }
+    assert quiet not in selected
+
+
+def test_a_connection_that_ends_at_the_provider_gets_its_deletion_date_on_the_next_run(
+    lending_consent, acme
+):
+    xero = link_xero(acme)
+    start = timezone.now()
+    with time_machine.travel(start + timedelta(hours=2), tick=False):
+        run("enforce_retention")
+    assert not ScheduledDeletion.objects.exists()
+    ended = start + timedelta(hours=3)
+    with time_machine.travel(ended, tick=False):
+        # As the webhook of an unlink at the provider is applied: no consent decision here.
+        connection_status_apply(xero, codat_connection_status(xero, "Unlinked"))
+        xero.save()
+
+    with time_machine.travel(start + timedelta(hours=4), tick=False):
+        out, _ = run("enforce_retention")
+
+    assert "Deleted: 0" in out
+    row = ScheduledDeletion.objects.get(connection=xero)
+    assert row.delete_after == ended + lending_consent.text.retention
+
+
+def codat_connection_status(connection: Connection, status: str) -> codat_types.Connection:
+    return codat_types.Connection(
+        id=str(connection.codat_connection_id),
+        integration_id="",
+        integration_key=connection.platform_key,
+        source_id="",
+        source_type=connection.source_type,
+        platform_name=connection.platform_name,
+        link_url="",
+        status=status,
+        created=None,
+    )
