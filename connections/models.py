@@ -371,9 +371,30 @@ class WebhookEventQuerySet(models.QuerySet):
 
 
 def _insert(connection, sql: str, params: list[object]) -> bool:
-    with connection.cursor() as cursor:
+    with _parameter_cursor(connection) as cursor:
         cursor.execute(sql, params)
         return cursor.rowcount == 1
+
+
+def _parameter_cursor(connection):
+    """A cursor that sends the statement's values apart from its text, where that is cheaper.
+
+    Django's PostgreSQL cursors bind client-side: psycopg quotes every value into the SQL, the
+    body's bytes as a hex literal twice their size, and PostgreSQL parses it all back. Bound
+    server-side, the values travel as parameters and the body as bytes, which saves about a
+    tenth of the intake's CPU in Django. Statements are still not prepared: Django keeps that
+    off so that transaction-pooling proxies such as PgBouncer work, and so does this.
+    """
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    import psycopg
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        cursor = psycopg.Cursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(cursor)
+    return connection.make_cursor(cursor)
 
 
 # Per database vendor: the statement and the fields in its column order.

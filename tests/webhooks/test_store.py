@@ -119,3 +119,19 @@ def test_an_error_on_a_live_connection_is_not_retried(monkeypatch):
     monkeypatch.undo()  # the flush after a transactional test runs through execute() too
 
     assert len(attempts) == 1
+
+
+def test_on_postgresql_the_values_travel_apart_from_the_statement():
+    # Bound client-side, the body would be quoted into the SQL as hex, twice its size, for
+    # PostgreSQL to parse back; as a parameter it is sent as it is.
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite is in-process: there is nothing to send")
+    body = b'{"eventType": "connection.connected"}'
+
+    with CaptureQueriesContext(connection) as queries:
+        WebhookEvent.objects.store_received(webhook_id="msg_1", body=body)
+
+    (statement,) = [query["sql"] for query in queries.captured_queries]
+    assert "msg_1" not in statement
+    assert body.hex() not in statement
+    assert bytes(WebhookEvent.objects.get(webhook_id="msg_1").body) == body
