@@ -5,7 +5,9 @@ size, headers) without reading more than we must; the Standard Webhooks signatur
 checked on the raw bytes, before any parsing; only a verified message is stored, keyed by its
 `webhook-id` so Codat's retries count once; processing is handed to a task after the row
 commits, one task for however many events arrive before it runs. No Codat call is made here,
-so Codat gets its 2xx well inside its 15 s budget.
+so Codat gets its 2xx well inside its 15 s budget. Deliveries reach this view straight from the
+top of the middleware stack (consent_portal.middleware.WebhookFastPathMiddleware): they need
+no session, user, CSRF token or tenant, and were the busiest requests paying for them.
 """
 
 from __future__ import annotations
