@@ -387,7 +387,7 @@ def _parameter_cursor(connection):
     """
     if connection.vendor != "postgresql":
         return connection.cursor()
-    import psycopg
+    import psycopg  # loaded only on PostgreSQL, as Django's own backend does
 
     connection.ensure_connection()
     with connection.wrap_database_errors:

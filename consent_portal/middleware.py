@@ -20,6 +20,9 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, get_resolver, get_urlconf, reverse
 from django.utils.module_loading import import_string
 
+from companies.scoping import scope_only
+from connections.webhooks import codat_webhook
+
 security_log = logging.getLogger("consent_portal.security")
 
 NUL = "a NUL byte"
@@ -220,10 +223,6 @@ class WebhookFastPathMiddleware:
         headers = self._answer_headers(request)
         if headers is None:
             return self.get_response(request)
-        # Imported here, not at the top: the URLconf and views load after the middleware.
-        from companies.scoping import scope_only
-        from connections.webhooks import codat_webhook
-
         with scope_only():
             response = codat_webhook(request)
         for name, value in headers:
