@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 
 from django.conf import settings
-from django.db import connections, models, router
+from django.db import InterfaceError, OperationalError, connections, models, router
 from django.utils import timezone
 
 from companies.models import Company
@@ -342,7 +342,8 @@ class WebhookEventQuerySet(models.QuerySet):
         is no error (the later insert waits for the earlier to commit, then does nothing), so
         no savepoint is needed inside a transaction. Only the `webhook_id` conflict is ignored;
         anything else wrong with the row still raises. Every concrete field is written, with
-        the model's defaults; a field added without a value here fails with a KeyError.
+        the model's defaults; a field added without a value here fails with a KeyError. In
+        autocommit it is the only round trip: no BEGIN, no COMMIT, no health check.
         """
         connection = connections[router.db_for_write(self.model)]
         values = {
@@ -362,9 +363,51 @@ class WebhookEventQuerySet(models.QuerySet):
         }
         sql, fields = _store_received_sql(connection)
         params = [field.get_db_prep_save(values[field.attname], connection) for field in fields]
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.rowcount == 1
+        reused = connection.connection is not None
+        if connection.in_atomic_block or not reused:
+            return _insert(connection, sql, params)
+        # In autocommit the statement is its own health check. CONN_HEALTH_CHECKS would spend a
+        # `SELECT 1` round trip on the connection kept from an earlier request, before this
+        # one; instead, should that connection turn out to be dead (the database restarted, a
+        # proxy dropped it), a new one is opened and the statement sent again, which ON
+        # CONFLICT makes safe: had the first one committed after all, the second stores
+        # nothing, the delivery is answered as a duplicate and the next drain applies it.
+        # Django's own flag for "checked in this request" (django-stubs does not declare it).
+        connection.health_check_done = True  # type: ignore[attr-defined]
+        try:
+            return _insert(connection, sql, params)
+        except (OperationalError, InterfaceError):
+            if connection.is_usable():
+                raise  # the statement failed, not the connection
+            connection.close()
+            return _insert(connection, sql, params)
+
+
+def _insert(connection, sql: str, params: list[object]) -> bool:
+    with _parameter_cursor(connection) as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount == 1
+
+
+def _parameter_cursor(connection):
+    """A cursor that sends the statement's values apart from its text, where that is cheaper.
+
+    Django's PostgreSQL cursors bind client-side: psycopg quotes every value into the SQL, the
+    body's bytes as a hex literal twice their size, and PostgreSQL parses it all back. Bound
+    server-side, the values travel as parameters and the body as bytes, which saves about a
+    tenth of the intake's CPU in Django. Statements are still not prepared: Django keeps that
+    off so that transaction-pooling proxies such as PgBouncer work, and so does this.
+    """
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    import psycopg  # loaded only on PostgreSQL, as Django's own backend does
+
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        cursor = psycopg.Cursor(connection.connection)
+    if connection.queries_logged:
+        return connection.make_debug_cursor(cursor)
+    return connection.make_cursor(cursor)
 
 
 # Per database vendor: the statement and the fields in its column order.

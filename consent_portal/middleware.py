@@ -15,9 +15,13 @@ from collections.abc import Callable, Iterable
 from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import DisallowedHost, SuspiciousOperation
 from django.http import HttpRequest, HttpResponse
 from django.urls import NoReverseMatch, get_resolver, get_urlconf, reverse
+from django.utils.module_loading import import_string
+
+from companies.scoping import scope_only
+from connections.webhooks import codat_webhook
 
 security_log = logging.getLogger("consent_portal.security")
 
@@ -80,6 +84,24 @@ def _multipart_problem(request: HttpRequest) -> str | None:
     return None
 
 
+def unusable_head(request: HttpRequest) -> str | None:
+    """What is unusable in the request's path, query string, headers or cookies, or None."""
+    meta = request.META
+    return (
+        # Django has already percent-encoded any bytes of the path that are not UTF-8
+        # (repercent_broken_unicode), so only a NUL is left to find there.
+        _texts_problem([request.path_info])
+        or _query_string_problem(_raw(meta.get("QUERY_STRING", "")))
+        or _texts_problem(
+            value
+            for key, value in meta.items()
+            if key.startswith("HTTP_") and isinstance(value, str)
+        )
+        # A quoted cookie value may carry an octal escape (`"\000"`) that parses to a NUL.
+        or _texts_problem(text for item in request.COOKIES.items() for text in item)
+    )
+
+
 def _path_of(url_name: str | None) -> str | None:
     try:
         return reverse(url_name) if url_name else None
@@ -138,21 +160,7 @@ class RejectUnusableInputMiddleware:
         )
 
     def _problem(self, request: HttpRequest) -> str | None:
-        meta = request.META
-        return (
-            # Django has already percent-encoded any bytes of the path that are not UTF-8
-            # (repercent_broken_unicode), so only a NUL is left to find there.
-            _texts_problem([request.path_info])
-            or _query_string_problem(_raw(meta.get("QUERY_STRING", "")))
-            or _texts_problem(
-                value
-                for key, value in meta.items()
-                if key.startswith("HTTP_") and isinstance(value, str)
-            )
-            # A quoted cookie value may carry an octal escape (`"\000"`) that parses to a NUL.
-            or _texts_problem(text for item in request.COOKIES.items() for text in item)
-            or self._body_problem(request)
-        )
+        return unusable_head(request) or self._body_problem(request)
 
     def _body_problem(self, request: HttpRequest) -> str | None:
         if request.path == self._webhook_and_sandbox_api_paths()[0]:
@@ -163,3 +171,81 @@ class RejectUnusableInputMiddleware:
         if content_type == "multipart/form-data" and request.method == "POST":
             return _multipart_problem(request)
         return None
+
+
+# The middlewares in front of the stack that only add headers to every answer, in MIDDLEWARE
+# order. The webhook's fast path gives its answers what they add (WebhookFastPathMiddleware).
+ANSWER_HEADER_MIDDLEWARE = (
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+)
+
+
+def _empty_answer(request: HttpRequest) -> HttpResponse:
+    return HttpResponse()
+
+
+class WebhookFastPathMiddleware:
+    """Codat's deliveries go straight to the intake view, past the page machinery (W5).
+
+    A webhook is the busiest request we serve and the plainest: a signed POST from a machine,
+    with no session, user, CSRF token, tenant, message or template. Through the whole stack
+    (sessions, authentication, CSRF, tenant scope, messages, rate limits, and the URLconf
+    tried route by route) it cost about as much CPU as storing the event; first in
+    MIDDLEWARE, this hands it to the view directly. What every answer gets, it still gets:
+
+    - a request whose path, query string, headers or cookies carry input no view can use, or
+      whose Host is not allowed, takes the whole stack instead, and is refused there exactly
+      as before;
+    - the headers the header middlewares add (HSTS over HTTPS, CSP, X-Frame-Options, nosniff,
+      referrer and opener policies): for this answer they vary with nothing but the scheme, so
+      those middlewares work them out once per scheme, and every answer is given them;
+    - no tenant scope, as for every anonymous request (TenantScopeMiddleware), so a tenant
+      query would fail closed;
+    - no redirect to HTTPS: the webhook is exempt (SECURE_REDIRECT_EXEMPT), and should that
+      change, the whole stack answers instead.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self._path: str | None = None
+        # Headers for this path's answers, by whether the request came over HTTPS.
+        self._headers: dict[bool, list[tuple[str, str]]] = {}
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path != self._webhook_path() or unusable_head(request) is not None:
+            return self.get_response(request)
+        try:
+            request.get_host()  # ALLOWED_HOSTS, as CommonMiddleware checks for every request
+        except DisallowedHost:
+            return self.get_response(request)
+        headers = self._answer_headers(request)
+        if headers is None:
+            return self.get_response(request)
+        with scope_only():
+            response = codat_webhook(request)
+        for name, value in headers:
+            response.headers.setdefault(name, value)
+        return response
+
+    def _webhook_path(self) -> str | None:
+        # Resolved on first use, as in RejectUnusableInputMiddleware.
+        if self._path is None:
+            self._path = _path_of("codat_webhook") or ""
+        return self._path or None
+
+    def _answer_headers(self, request: HttpRequest) -> list[tuple[str, str]] | None:
+        """What the header middlewares add to an answer on this path; None if they would
+        answer themselves (a redirect)."""
+        secure = request.is_secure()
+        if secure not in self._headers:
+            dressed: Callable[[HttpRequest], HttpResponse] = _empty_answer
+            for path in reversed(ANSWER_HEADER_MIDDLEWARE):
+                dressed = import_string(path)(dressed)
+            probe = dressed(request)
+            if probe.status_code != 200:
+                return None
+            bare = HttpResponse().headers
+            self._headers[secure] = [(k, v) for k, v in probe.items() if k not in bare]
+        return self._headers[secure]

@@ -145,6 +145,9 @@ if CODAT_SANDBOX_ENABLED:
     INSTALLED_APPS.append("codat_sandbox")
 
 MIDDLEWARE = [
+    # Codat's webhooks go straight to the intake, with the headers below and none of the
+    # page machinery; anything unusual about one takes the whole stack (W5).
+    "consent_portal.middleware.WebhookFastPathMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # The header middlewares come before anything that can answer early, so that every page,
     # a refused request's 400 included, carries CSP and X-Frame-Options (D3).

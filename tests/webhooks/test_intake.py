@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 import respx
+from django.db import connection
 from django_tasks_db.models import DBTaskResult
 from standardwebhooks import Webhook
 
@@ -308,6 +309,30 @@ def test_a_database_outage_answers_503_so_codat_retries(client, monkeypatch):
     assert post(client, body, signed_headers(body)).status_code == 503
     monkeypatch.undo()
     assert not WebhookEvent.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_delivery_after_the_database_dropped_our_connection_is_stored(client):
+    # A restart or a proxy drops the connections servers keep between requests; the intake
+    # sends no health check first, so its insert finds out, and retries on a new connection.
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: SQLite has no server to drop the connection")
+    first = encode({"eventType": "connection.created"})
+    assert post(client, first, signed_headers(first)).status_code == 202
+    ours = connection.connection.info.backend_pid
+    other = connection.get_new_connection(connection.get_connection_params())
+    try:
+        other.execute("SELECT pg_terminate_backend(%s, 5000)", [ours])
+    finally:
+        other.close()
+    second = encode({"eventType": "connection.created"})
+
+    response = post(client, second, signed_headers(second))
+
+    assert response.status_code == 202
+    assert WebhookEvent.objects.count() == 2
+    assert connection.connection.info.backend_pid != ours
 
 
 # --- D3: no redirect to HTTPS for the webhook ---------------------------------------------------
