@@ -11,8 +11,9 @@ not. So a page keeps its costly *parts* here:
   in the cache. The services that change those facts say so, `facts_changed(company)` (or
   `catalogue_changed()`): a new token at once, which the transaction's own reads see, and
   another once it commits, so that a part another request built from what it read before the
-  commit cannot outlive it. A token missing from the cache (evicted) is made anew, which only
-  makes everything built under the old one unreachable.
+  commit cannot outlive it. A token missing from the cache (evicted, or unchanged for
+  VERSION_SECONDS) is made anew, which only makes everything built under the old one
+  unreachable.
 - **Parts.** A part is stored with the tokens it was built under, the moment it stops being
   true by itself (a banking clock ending: see `Built.until`) and the code that built it
   (`code_stamp`: a deploy never shows a page built by the code it replaced). It is used only
@@ -61,6 +62,9 @@ TOPICS = (ACCESS, USES)
 # How long a part is kept at most. Every change that the services make replaces it sooner;
 # this bounds what a change made outside them (by hand in the database) can leave behind.
 PART_SECONDS = 10 * 60
+# How long a version is kept once nothing changes it: longer than any part, and then made
+# anew, so that companies no one visits leave nothing behind in the cache.
+VERSION_SECONDS = 24 * 3600
 
 _CATALOGUE_KEY = "page-v:catalogue"
 
@@ -98,7 +102,7 @@ def code_stamp() -> str:
 
 def _renew(keys: list[str]) -> None:
     try:
-        cache.set_many({key: secrets.token_hex(8) for key in keys}, None)
+        cache.set_many({key: secrets.token_hex(8) for key in keys}, VERSION_SECONDS)
     except Exception:
         # The facts have changed all the same; what was built before is dropped within
         # PART_SECONDS.
@@ -202,7 +206,7 @@ class Lookup:
         first (then theirs)."""
         token = secrets.token_hex(8)
         try:
-            if cache.add(key, token, None):
+            if cache.add(key, token, VERSION_SECONDS):
                 return token
             return cache.get(key) or ""
         except Exception:
