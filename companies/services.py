@@ -23,6 +23,7 @@ from django.utils import timezone
 
 from codat.client import CodatClient
 from codat.errors import CodatNotFound
+from companies import page_cache
 from companies.models import Company, Membership, PendingSignup
 
 logger = logging.getLogger(__name__)
@@ -278,6 +279,7 @@ def company_erase(*, company: Company, now) -> ErasedCompany:
     locked.name = f"Closed account {str(locked.id)[:8]}"
     locked.closed_at = now
     locked.save(update_fields=["name", "closed_at"])
+    page_cache.facts_changed(locked)  # its name, and its members' names in its history
     company.name, company.closed_at = locked.name, locked.closed_at
     return erased
 

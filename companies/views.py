@@ -35,6 +35,7 @@ from companies.forms import (
     SignupConfirmForm,
     SignupForm,
 )
+from companies.page_cache import Built, Fragment, Part, fragment_html, render_fragment
 from companies.requests import account_named_in
 from companies.selectors import (
     current_company,
@@ -44,6 +45,7 @@ from companies.selectors import (
 )
 from companies.services import SignupLinkUsed, signup_confirm, signup_request
 from connections.models import Connection
+from consents import pages
 from consents.closing import AlreadyClosed, account_close, account_close_impact, is_owner
 from consents.selectors import (
     ProductStatus,
@@ -197,17 +199,34 @@ def account_closed(request: HttpRequest) -> HttpResponse:
 # --- General pages ---------------------------------------------------------------------------
 
 
+HOME_PRODUCTS = Part("home-products")
+
+
 @require_safe
 def home(request: HttpRequest) -> HttpResponse:
     company = request_company(request)  # the same lookup the page's banners make
-    statuses = product_statuses(company, request_access_facts(request, company)) if company else []
-    return render(request, "home.html", {"statuses": statuses})
+    if company is None:
+        return render(request, "home.html")
+
+    def build() -> Built[Fragment]:
+        statuses = product_statuses(company, request_access_facts(request, company))
+        return Built(render_fragment("_home_products.html", {"statuses": statuses}))
+
+    products = pages.parts(request, company, HOME_PRODUCTS).get(HOME_PRODUCTS, build)
+    return render(request, "home.html", {"products": fragment_html(request, products)})
+
+
+PRIVACY = Part("privacy", shared=True)
 
 
 @require_safe
 def privacy(request: HttpRequest) -> HttpResponse:
-    # The retention periods `manage.py enforce_retention` keeps, from the wording itself.
-    return render(request, "privacy.html", {"retention_texts": retention_promises()})
+    def build() -> Built[Fragment]:
+        # The retention periods `manage.py enforce_retention` keeps, from the wording itself.
+        return Built(render_fragment("_privacy.html", {"retention_texts": retention_promises()}))
+
+    body = pages.parts(request, request_company(request), PRIVACY).get(PRIVACY, build)
+    return render(request, "privacy.html", {"body": fragment_html(request, body)})
 
 
 @require_safe

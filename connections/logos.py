@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from codat.client import CodatClient
 from codat.errors import CodatError, CodatNotFound, ImageRefused
+from companies import page_cache
 from connections.models import Integration, PlatformLogo
 from connections.services import integrations_refresh
 
@@ -200,4 +201,5 @@ def _platform_logo_fetch(*, client: CodatClient, platform_key: str, force: bool)
         logo.fetched_at = logo.checked_at = now
         logo.full_clean()
         logo.save()
+    page_cache.catalogue_changed()  # pages that show this platform show its new logo
     return LogoOutcome(platform_key, "stored", downloaded.content_type)

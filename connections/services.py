@@ -26,6 +26,7 @@ from codat import types as codat_types
 from codat.client import CodatClient
 from codat.errors import CodatError, CodatNotFound
 from codat.types import source_type_of
+from companies import page_cache
 from companies.codat_client import get_client
 from companies.models import Company
 from connections.models import (
@@ -176,10 +177,17 @@ def _connection_from_codat(
     )
     connection_status_apply(connection, codat)
     connection.full_clean()
-    connection.save()
+    _connection_save(connection)
     if connection.is_linked:
         _connection_event_record(connection, ConnectionEvent.Kind.LINKED)
     return connection
+
+
+def _connection_save(connection: Connection, **kwargs) -> None:
+    """Store a connection whose status, sync time or errors changed: the company's pages show
+    it from now on."""
+    connection.save(**kwargs)
+    page_cache.facts_changed(connection.company_id)
 
 
 def _connection_event_record(connection: Connection, kind: str) -> None:
@@ -369,7 +377,7 @@ def _pending_connection(
                 connection_mark_deleted(connection)
                 continue
             if connection_status_apply(connection, codat):
-                connection.save()
+                _connection_save(connection)
             if codat.status in (Connection.Status.PENDING_AUTH, Connection.Status.LINKED):
                 return connection, codat
 
@@ -401,7 +409,7 @@ def connection_reconnect_start(
             str(company.codat_company_id), str(connection.codat_connection_id)
         )
     if connection_status_apply(connection, codat):
-        connection.save()
+        _connection_save(connection)
     if codat.status == Connection.Status.LINKED:
         return LinkStart(connection=connection, redirect_url=None)
     _, state = link_attempt_create(user=user, company=company, connection=connection)
@@ -567,7 +575,7 @@ def connection_refresh(*, connection: Connection, client: CodatClient | None = N
         logger.warning("Could not confirm connection %s with Codat: %s", connection.id, exc)
         return False
     if connection_status_apply(connection, codat):
-        connection.save()
+        _connection_save(connection)
     return True
 
 
@@ -583,7 +591,7 @@ def connection_mark_deleted(connection: Connection) -> None:
     now = timezone.now()
     connection.status_changed_at = now
     connection.deleted_at = now
-    connection.save(update_fields=["status", "status_changed_at", "deleted_at"])
+    _connection_save(connection, update_fields=["status", "status_changed_at", "deleted_at"])
 
 
 def connection_unlink(*, connection: Connection, actor: User) -> None:
@@ -596,7 +604,7 @@ def connection_unlink(*, connection: Connection, actor: User) -> None:
             str(connection.company.codat_company_id), str(connection.codat_connection_id)
         )
     if connection_status_apply(connection, codat):
-        connection.save()
+        _connection_save(connection)
     logger.info(
         "Connection unlinked connection=%s company=%s by user=%s",
         connection.id,
@@ -828,6 +836,10 @@ def _pull_operations_apply(
                 sync.last_event_at = now
                 sync.last_success_at = succeeded_at or sync.last_success_at
                 sync.save()
+            elif not created:
+                continue
+            # The connection's progress, the products' health, the dashboard's data.
+            page_cache.facts_changed(connection.company_id)
 
 
 def _newest_pull_operations(
@@ -892,7 +904,7 @@ def codat_reconcile(*, company: Company, client: CodatClient | None = None) -> l
             continue
         before = connection.status
         if connection_status_apply(connection, codat):
-            connection.save()
+            _connection_save(connection)
             if connection.status != before:
                 changes.append(
                     f"{company.name}: {connection.platform_name} {before} -> {connection.status}"

@@ -10,6 +10,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import (
     require_GET,
@@ -21,11 +22,13 @@ from django_ratelimit.decorators import ratelimit
 
 from codat.errors import CodatError, CodatRateLimited, CodatUnavailable
 from companies.models import Company
+from companies.page_cache import Built, Fragment, Part, fragment_html, render_fragment
 from companies.selectors import current_company, signed_in_user
 from connections import selectors, services
 from connections.forms import LinkReturnForm, PickerFilterForm
 from connections.logos import LOGO_VERSION_LENGTH, logo_url
 from connections.models import Connection, Integration, LinkAttempt, PlatformLogo
+from consents import pages as consent_pages
 from consents import services as consent_services
 from consents.models import Product
 from consents.notifications import access_notices_send
@@ -112,20 +115,26 @@ def _connection_or_404(request: HttpRequest, connection_id) -> Connection:
         raise _not_found(request, company, Connection, connection_id) from None
 
 
+CONNECTION_LIST = Part("connections")
+
+
 @login_required
 @require_GET
 def connection_list(request: HttpRequest) -> HttpResponse:
     company = current_company(request)
-    lists = selectors.connections_for_company(company)
-    return render(
-        request,
-        "connections/list.html",
-        {
+
+    def build() -> Built[Fragment]:
+        lists = selectors.connections_for_company(company)
+        context = {
             "connections": lists.current,
             "history": lists.disconnected,
             "more_disconnected": lists.more_disconnected,
-        },
-    )
+            "platform_logos": selectors.platform_logo_versions(),
+        }
+        return Built(render_fragment("connections/_list.html", context))
+
+    body = consent_pages.parts(request, company, CONNECTION_LIST).get(CONNECTION_LIST, build)
+    return render(request, "connections/list.html", {"body": fragment_html(request, body)})
 
 
 @login_required
@@ -283,21 +292,42 @@ def attempt_outcome(request: HttpRequest, attempt_id) -> HttpResponse:
 @login_required
 @require_GET
 def connection_detail(request: HttpRequest, connection_id) -> HttpResponse:
-    connection = _connection_or_404(request, connection_id)
-    use = connection_use(connection, request_access_facts(request, connection.company))
-    progress = services.sync_progress_current(connection=connection, data_types=use.data_types)
-    products = use.products
-    slug = request.session.get(CONNECTING_FOR_SESSION_KEY)
-    return render(
-        request,
-        "connections/detail.html",
-        {
+    company = current_company(request)
+    slug = request.session.get(CONNECTING_FOR_SESSION_KEY) or ""
+    # Only ever built for a connection of this company (the lookup below 404s for any
+    # other), so finding it kept under the company's key is proof enough that it is its own.
+    part = Part("connection", (connection_id, slug))
+
+    def build() -> Built[Fragment]:
+        connection = _connection_or_404(request, connection_id)
+        facts = request_access_facts(request, company)
+        use = connection_use(connection, facts)
+        progress = services.sync_progress_current(connection=connection, data_types=use.data_types)
+        products = use.products
+        live = connection.is_linked and not progress.done
+        context = {
             "connection": connection,
             "products": products,
             "reads": [(status, data_types_for_product(status, connection)) for status in products],
             "next_for": next((s for s in products if s.product.slug == slug), None),
             "progress": progress,
-        },
+            "platform_logos": selectors.platform_logo_versions(),
+        }
+        title = connection.platform_name
+        if connection.is_linked:
+            title = format_html("You're connected to {}", title)
+        return Built(
+            render_fragment("connections/_detail.html", context, title=title, live=live),
+            until=consent_pages.clocks_end(facts.consents),
+            # While a sync runs the page follows it, and may ask Codat how it is going.
+            keep=not live,
+        )
+
+    body = consent_pages.parts(request, company, part).get(part, build)
+    return render(
+        request,
+        "connections/detail.html",
+        {**body.meta, "body": fragment_html(request, body)},
     )
 
 

@@ -23,6 +23,7 @@ from django.utils import timezone
 from codat import webhook_events
 from codat.errors import UnprocessableWebhook
 from codat.webhook_events import clean_text
+from companies import page_cache
 from companies.models import Company
 from connections.models import Connection, DataSync, WebhookEvent
 from connections.services import connection_mark_deleted, connection_status_apply
@@ -164,6 +165,7 @@ def _connection_status_change(
             "access_lost_notified_at",
         ]
     )
+    page_cache.facts_changed(company)
     logger.info(
         "Codat %s: connection %s %s -> %s",
         event.event_type,
@@ -269,6 +271,9 @@ def _on_read_completed(event: webhook_events.ReadCompletedEvent) -> Outcome:
                 connection.save(update_fields=["last_sync"])
         sync.save()
         recorded += 1
+    if recorded:
+        # A new pull: the connection's progress, the products' health, the dashboard's data.
+        page_cache.facts_changed(company)
     return Outcome(
         WebhookEvent.Status.PROCESSED,
         f"{recorded} data type(s) recorded, {stale} stale, {skipped} not for our connections",

@@ -8,14 +8,18 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from companies import page_cache
 from companies.admin_changelist import BankScaleAdminMixin, DateSafeChangeListMixin
 from companies.selectors import signed_in_user
+from consents import pages
 from consents.data_types import describe
 from consents.models import (
     CodatSyncState,
@@ -153,6 +157,24 @@ class ProductAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False  # consents refer to it; deactivate instead
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        page_cache.catalogue_changed()  # its name, purpose and data on every customer's pages
+
+
+admin.site.unregister(get_user_model())
+
+
+@admin.register(get_user_model())
+class PortalUserAdmin(UserAdmin):
+    """Django's user admin; a person renamed here is renamed in the histories that show them
+    (consents.pages.people_changed)."""
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if change:
+            pages.people_changed([obj.pk])
 
 
 class ConsentTextForm(forms.ModelForm):

@@ -25,6 +25,7 @@ from companies.models import Company, Membership
 from companies.services import company_erase
 from connections.models import CodatCompanyDeletion, Connection
 from connections.services import codat_company_deletion_request
+from consents import pages
 from consents.models import EVIDENCE_KEPT_FOR, Consent, ConsentEvent, Product
 from consents.services import RequestMeta, consent_withdraw
 
@@ -102,7 +103,10 @@ def account_close(*, company: Company, actor: User, meta: RequestMeta) -> Closed
             company=locked, reason=CodatCompanyDeletion.Reason.ACCOUNT_CLOSED
         )
         now = timezone.now()
+        members = list(locked.memberships.values_list("user_id", flat=True))
         erased = company_erase(company=locked, now=now)
+        # Their names go from every history they appear in, other businesses' included.
+        pages.people_changed(members)
         kept_until = now + EVIDENCE_KEPT_FOR
         notice = ClosingNotice(
             business_name=erased.name,

@@ -7,26 +7,16 @@ from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
 from companies.selectors import request_company
-from consents.selectors import (
-    banking_consents_needing_reconfirmation,
-    expired_connections_with_products,
-    request_access_facts_read,
-)
+from consents import pages
 
 
-def _banners(request: HttpRequest) -> dict:
+def _banners(request: HttpRequest) -> pages.Banners | None:
     company = request_company(request)
-    if company is None:
-        return {"expired": [], "reconfirm": []}
-    # Free when the page has read its company's consents and connections already; two
-    # queries otherwise.
-    facts = request_access_facts_read(request)
-    return {
-        "expired": expired_connections_with_products(company, facts),
-        "reconfirm": banking_consents_needing_reconfirmation(company, facts=facts),
-    }
+    return pages.banners(request, company) if company is not None else None
 
 
 def access_banners(request: HttpRequest) -> dict:
-    # Lazy: pages that never render the banners (the sandbox's, JSON) cost no query.
+    # Lazy: pages that never render the banners (the sandbox's, JSON) cost nothing. The rest
+    # read them from what the company's pages keep (consents.pages), built from the facts the
+    # page read when it has read them.
     return {"access_banners": SimpleLazyObject(lambda: _banners(request))}

@@ -26,6 +26,7 @@ from django.core.cache import cache
 
 from codat.client import CodatClient, DataRead
 from codat.errors import DataTypeNotConsented
+from companies import page_cache
 from companies.codat_client import get_client
 from companies.models import Company
 from connections.models import DataSync
@@ -149,19 +150,12 @@ class DataUseSession:
         """Write the session's row; nothing when nothing was read, refused or tried."""
         if not (self.read or self.refused or self.unavailable):
             return None
-        # Staff are named in the log as they were when they read (the log is append-only).
-        # A customer is not: the row points at their user, which closing an account
-        # pseudonymises, and a name written here would outlive that (P2).
-        reader_name = ""
-        if self.reader is not None and self.reader_kind == DataUse.Reader.STAFF:
-            reader_name = self.reader.get_full_name() or self.reader.get_username()
-        return DataUse.objects.create(
+        return _log(
             company=self.company,
-            product=self.product,
+            product_id=self.product.pk,
             purpose=self.purpose,
             reader_kind=self.reader_kind,
             reader=self.reader,
-            reader_name=reader_name,
             outcome=self.outcome(),
             data_types=self.read,
             refused_data_types=self.refused,
@@ -196,6 +190,69 @@ def data_use(
     finally:
         session.close()
         session.recorded = session.record()
+
+
+def _log(
+    *,
+    company: Company,
+    product_id: int,
+    purpose: str,
+    reader_kind: str,
+    reader: User | None,
+    outcome: str,
+    data_types: list[str],
+    refused_data_types: list[str],
+    unavailable_data_types: list[str],
+    codat_calls: int,
+) -> DataUse:
+    # Staff are named in the log as they were when they read (the log is append-only).
+    # A customer is not: the row points at their user, which closing an account
+    # pseudonymises, and a name written here would outlive that (P2).
+    reader_name = ""
+    if reader is not None and reader_kind == DataUse.Reader.STAFF:
+        reader_name = reader.get_full_name() or reader.get_username()
+    use = DataUse.objects.create(
+        company=company,
+        product_id=product_id,
+        purpose=purpose,
+        reader_kind=reader_kind,
+        reader=reader,
+        reader_name=reader_name,
+        outcome=outcome,
+        data_types=data_types,
+        refused_data_types=refused_data_types,
+        unavailable_data_types=unavailable_data_types,
+        codat_calls=codat_calls,
+    )
+    # "How your data was used", on My consents, from now on.
+    page_cache.facts_changed(company, page_cache.USES)
+    return use
+
+
+def data_use_from_copy(
+    *,
+    company: Company,
+    product_id: int,
+    purpose: str,
+    reader_kind: str,
+    reader: User | None,
+    data_types: list[str],
+) -> DataUse:
+    """Log a use that showed again what an earlier one read (a page kept between views,
+    companies.page_cache): the row a session that found every type in our copy writes. The
+    page is kept only while the consent it was read under stands as it was."""
+    return _log(
+        company=company,
+        product_id=product_id,
+        purpose=purpose,
+        reader_kind=reader_kind,
+        reader=reader,
+        outcome=DataUse.Outcome.READ,
+        data_types=data_types,
+        refused_data_types=[],
+        unavailable_data_types=[],
+        codat_calls=0,
+    )
 
 
 # --- the copy of what was read ----------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import models
 from django.db.models import CharField, Subquery, Value
@@ -565,12 +565,9 @@ def texts_agreed_to(company: Company) -> list[ConsentText]:
     )
 
 
-def banking_consents_needing_reconfirmation(
-    company: Company, *, within=None, facts: AccessFacts | None = None
-) -> list[Consent]:
-    """Active consents whose banking clock has lapsed or ends within `within` (default 7 days).
-    No query when the facts come read."""
-    horizon = timezone.now() + (within or timedelta(days=7))
+def banking_clocks(company: Company, facts: AccessFacts | None = None) -> list[Consent]:
+    """Active consents of bank data, each with its banking clock (`banking_expires_at`). No
+    query when the facts come read."""
     consents = (
         [c for c in facts.consents if c.is_active]
         if facts is not None
@@ -579,9 +576,7 @@ def banking_consents_needing_reconfirmation(
         .with_banking_clock()
         .select_related("product")
     )
-    return [
-        c for c in consents if c.banking_expires_at is not None and c.banking_expires_at <= horizon
-    ]
+    return [c for c in consents if c.banking_data_types]
 
 
 @dataclass(frozen=True)

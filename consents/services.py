@@ -27,6 +27,7 @@ from django.utils import timezone
 from codat.client import CodatClient
 from codat.errors import CodatError, CodatRejected, CodatUnavailable
 from codat.types import DATA_TYPES, SyncSetting, source_type_of
+from companies import page_cache
 from companies.batching import in_batches
 from companies.codat_client import get_client
 from companies.models import Company
@@ -153,6 +154,7 @@ def consent_text_publish(
     )
     text.full_clean()
     text.save()
+    page_cache.catalogue_changed()  # every page that names the wording or its retention
     return text
 
 
@@ -184,6 +186,8 @@ def _record(
     )
     event.full_clean()
     event.save()
+    # Every change to a consent is recorded here: the company's pages show it from now on.
+    page_cache.facts_changed(consent.company_id)
     audit_log.info(
         "Consent %s: company=%s product=%s actor=%s event=%s",
         action,
@@ -212,6 +216,12 @@ def evidence_purge(*, now=None) -> EvidencePurge:
     ]
     run.events_deleted = len(consent_ids)
     run.consent_ids = sorted(set(consent_ids))
+    for company_id in set(
+        Consent.objects.with_scopes_disabled()
+        .filter(pk__in=run.consent_ids)
+        .values_list("company_id", flat=True)
+    ):
+        page_cache.facts_changed(company_id)  # their histories are shorter now
     run.finished_at = timezone.now()
     run.save(update_fields=["events_deleted", "consent_ids", "finished_at"])
     audit_log.info(
@@ -861,6 +871,7 @@ def _deletion_record(*, company, connection, codat_company_id, cause, reason, **
     )
     record.full_clean()
     record.save()
+    page_cache.facts_changed(company)  # "Data deleted at Codat" on My consents
     audit_log.info(
         "Deleted at Codat: company=%s connection=%s cause=%s record=%s",
         company.pk,

@@ -13,10 +13,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods
 
+from companies import page_cache
 from companies.models import Membership
+from companies.page_cache import Built, Fragment, Part, fragment_html, render_fragment
 from companies.selectors import current_company, request_membership, signed_in_user
 from connections.models import Connection, ConnectionEvent
-from consents import retention, selectors, services
+from consents import pages, retention, selectors, services
 from consents.closing import is_owner
 from consents.data_types import describe
 from consents.forms import GrantForm, WithdrawForm
@@ -36,24 +38,40 @@ def _product_or_404(slug: str) -> Product:
     return get_object_or_404(Product.objects.active(), slug=slug)
 
 
+def _page(request: HttpRequest, template_name: str, body: Fragment, **context) -> HttpResponse:
+    """A page around a part it keeps (consents.pages): the part's meta (its title …), this
+    request's own CSRF token in it, and the base template's chrome."""
+    return render(
+        request,
+        template_name,
+        {**body.meta, **context, "body": fragment_html(request, body)},
+    )
+
+
 @login_required
 @require_GET
 def product_detail(request: HttpRequest, slug: str) -> HttpResponse:
     company = current_company(request)
-    product = _product_or_404(slug)
-    facts = selectors.request_access_facts(request, company)
-    status = selectors.product_status(company, product, facts)
-    return render(
-        request,
-        "consents/product.html",
-        {
+    part = Part("product", (slug,))
+
+    def build() -> Built[Fragment]:
+        product = _product_or_404(slug)
+        facts = selectors.request_access_facts(request, company)
+        status = selectors.product_status(company, product, facts)
+        context = {
             "product": product,
             "status": status,
             "data_types": describe(product.data_types),
             "optional_data_types": describe(product.optional_data_types),
             "still_needed": selectors.source_types_still_needed(company, product, facts),
-        },
-    )
+        }
+        return Built(
+            render_fragment("consents/_product.html", context, title=product.name),
+            until=pages.clocks_end([status.consent]),
+        )
+
+    body = pages.parts(request, company, part).get(part, build)
+    return _page(request, "consents/product.html", body)
 
 
 def _render_review(
@@ -248,20 +266,29 @@ def _is_owner(request: HttpRequest, company) -> bool:
 @require_GET
 def my_consents(request: HttpRequest) -> HttpResponse:
     company = current_company(request)
-    statuses = selectors.product_statuses(company, selectors.request_access_facts(request, company))
-    return render(
-        request,
-        "consents/mine.html",
-        {
+    page = selectors.page_number(request.GET.get("page"))
+    is_owner = _is_owner(request, company)
+    # Its data-use log too (USES); the owner sees one more link than other members.
+    part = Part("mine", (page, is_owner), topics=(page_cache.ACCESS, page_cache.USES))
+
+    def build() -> Built[Fragment]:
+        statuses = selectors.product_statuses(
+            company, selectors.request_access_facts(request, company)
+        )
+        context = {
             "statuses": statuses,
-            "history": selectors.history(
-                company, page=selectors.page_number(request.GET.get("page"))
-            ),
-            "is_owner": _is_owner(request, company),
+            "history": selectors.history(company, page=page),
+            "is_owner": is_owner,
             "deletions": selectors.deletion_history(company),
             "data_use": selectors.data_use_history(company, statuses=statuses),
-        },
-    )
+        }
+        return Built(
+            render_fragment("consents/_mine.html", context),
+            until=pages.clocks_end(s.consent for s in statuses),
+        )
+
+    body = pages.parts(request, company, part).get(part, build)
+    return _page(request, "consents/mine.html", body)
 
 
 @login_required
@@ -270,25 +297,32 @@ def consent_detail(request: HttpRequest, slug: str) -> HttpResponse:
     """One consent: when it was agreed, to which wording, for which data, and everything that
     happened to it and to the connections it reads from."""
     company = current_company(request)
-    product = _product_or_404(slug)
-    status = selectors.product_status(
-        company, product, selectors.request_access_facts(request, company)
-    )
-    if status.consent is None:
-        return redirect("consents:product", slug=slug)
-    return render(
-        request,
-        "consents/consent.html",
-        {
+    page = selectors.page_number(request.GET.get("page"))
+    part = Part("consent", (slug, page))
+
+    def build() -> Built[Fragment | None]:
+        product = _product_or_404(slug)
+        status = selectors.product_status(
+            company, product, selectors.request_access_facts(request, company)
+        )
+        if status.consent is None:
+            return Built(None)  # never agreed to: the product's page says what it reads
+        context = {
             "product": product,
             "status": status,
             "consent": status.consent,
             "data_types": describe(status.consent.data_types),
-            "history": selectors.history(
-                company, product, page=selectors.page_number(request.GET.get("page"))
-            ),
-        },
-    )
+            "history": selectors.history(company, product, page=page),
+        }
+        return Built(
+            render_fragment("consents/_consent.html", context, product_name=product.name),
+            until=pages.clocks_end([status.consent]),
+        )
+
+    body = pages.parts(request, company, part).get(part, build)
+    if body is None:
+        return redirect("consents:product", slug=slug)
+    return _page(request, "consents/consent.html", body)
 
 
 @login_required
@@ -339,20 +373,28 @@ def consent_receipt_page(request: HttpRequest) -> HttpResponse:
     """The receipt as a page a person can read, print and keep: the history a page at a time
     (the latest first), with every wording version the business ever agreed to."""
     company = current_company(request)
-    return render(
-        request,
-        "consents/receipt.html",
-        {
-            "company": company,
-            "generated_at": timezone.now(),
-            "statuses": selectors.product_statuses(
-                company, selectors.request_access_facts(request, company)
-            ),
-            "history": selectors.history(
-                company, page=selectors.page_number(request.GET.get("page"))
-            ),
+    page = selectors.page_number(request.GET.get("page"))
+    part = Part("receipt", (page,))
+
+    def build() -> Built[Fragment]:
+        statuses = selectors.product_statuses(
+            company, selectors.request_access_facts(request, company)
+        )
+        context = {
+            "statuses": statuses,
+            "history": selectors.history(company, page=page),
             "texts": selectors.texts_agreed_to(company),
-        },
+        }
+        return Built(
+            render_fragment("consents/_receipt.html", context),
+            until=pages.clocks_end(s.consent for s in statuses),
+        )
+
+    # What it shows has not changed since it was built (companies.page_cache): it holds as of
+    # now.
+    body = pages.parts(request, company, part).get(part, build)
+    return _page(
+        request, "consents/receipt.html", body, company=company, generated_at=timezone.now()
     )
 
 

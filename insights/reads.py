@@ -30,7 +30,7 @@ from companies.models import Company
 from connections.models import Connection, DataSync, SourceType
 from consents import selectors
 from consents.data_types import DataType, describe
-from consents.data_use import DataUseSession, cached_read, data_use
+from consents.data_use import DataUseSession, cached_read, data_use, data_use_from_copy
 from consents.models import DataUse, Product
 from insights import figures
 
@@ -213,6 +213,21 @@ def dashboard_read(*, company: Company, product: Product, user: User) -> Dashboa
             board.runway = figures.runway(cash, board.cash_months)
         board.last_updated = last_synced(company, reader.reading.read)
     return board
+
+
+def dashboard_shown_again(
+    *, company: Company, product_id: int, user: User, data_types: tuple[str, ...]
+) -> None:
+    """The dashboard shown again from what it kept (insights.views.dashboard): the customer
+    saw these types once more, from our copy, with no Codat call. Logged as any view is."""
+    data_use_from_copy(
+        company=company,
+        product_id=product_id,
+        purpose=DASHBOARD_PURPOSE,
+        reader_kind=DataUse.Reader.CUSTOMER,
+        reader=user,
+        data_types=list(data_types),
+    )
 
 
 def _read_banks(reader: _Reader, company: Company, slug: str, board: Dashboard) -> None:

@@ -42,6 +42,10 @@ def pytest_configure(config):
     }
     settings.WHITENOISE_USE_FINDERS = True
     settings.WHITENOISE_AUTOREFRESH = True
+    # Every page part found in the cache is also built afresh and must be the same
+    # (companies.page_cache): a change to the facts that does not say so fails the test that
+    # makes it. The tests of the cache itself turn this off, to see what the cache alone shows.
+    settings.PAGE_CACHE_VERIFY = True
     # Rate limits use a per-process cache here; production's shared-cache rule is checked by
     # tests/hardening/test_deploy_check.py under real production settings.
     settings.SILENCED_SYSTEM_CHECKS = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from companies import page_cache
 from connections.models import Connection
 
 CODAT = "https://api.codat.io"
@@ -76,7 +77,7 @@ def link(company, *, source_type: str, key: str, name: str, status: str = "Linke
     if not company.codat_company_id:
         company.codat_company_id = uuid.uuid4()
         company.save()
-    return Connection.objects.create(
+    connection = Connection.objects.create(
         company=company,
         codat_connection_id=uuid.uuid4(),
         platform_key=key,
@@ -84,6 +85,8 @@ def link(company, *, source_type: str, key: str, name: str, status: str = "Linke
         source_type=source_type,
         status=status,
     )
+    page_cache.facts_changed(company)  # as the link flow's services say
+    return connection
 
 
 def link_xero(company, **kwargs):

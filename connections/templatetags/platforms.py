@@ -32,7 +32,11 @@ def monogram_url(key: str) -> str:
 
 @register.simple_tag(takes_context=True)
 def platform_logo(context: template.Context, key: str) -> str:
-    digest = _stored_logos(context.get("request")).get(key)
+    # A page part rendered without its request (companies.page_cache) is handed the logos.
+    versions = context.get("platform_logos")
+    if versions is None:
+        versions = _stored_logos(context.get("request"))
+    digest = versions.get(key)
     return logo_url(key, digest) if digest else monogram_url(key)
 
 

@@ -28,6 +28,7 @@ from playwright.sync_api import Page, expect
 
 from codat_sandbox.faults import MAX_CALLS, fault_add
 from codat_sandbox.models import SandboxFault
+from companies import page_cache
 from companies.models import Company
 from connections.models import Connection
 from consents.models import Consent, ConsentEvent
@@ -293,6 +294,7 @@ def test_every_customer_page_passes_axe_and_reflows_at_320_px(
     Connection.objects.filter(platform_key="qhnd").update(
         authorised_at=due, status=Connection.Status.DEAUTHORIZED
     )
+    page_cache.facts_changed(consent.company_id)  # written past the services: say so
     page.goto("/")
     sweep.check("home, with banners")
     page.goto("/products/lending/keep-sharing/")

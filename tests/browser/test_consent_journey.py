@@ -17,6 +17,7 @@ from playwright.sync_api import Page, Response, expect
 
 from codat.types import DATA_TYPES
 from codat_sandbox.models import SandboxConnection, SandboxSyncSetting
+from companies import page_cache
 from companies.models import Company
 from connections.models import Connection, DataSync
 from consents.models import Consent, ConsentEvent, Product
@@ -426,6 +427,7 @@ def test_keep_sharing_bank_data_restarts_the_90_day_clock(page: Page, live_site)
     Connection.objects.filter(company=consent.company, source_type="Banking").update(
         authorised_at=confirmed
     )
+    page_cache.facts_changed(consent.company_id)  # written past the services: say so
     ends = confirmed + timedelta(days=90)
 
     page.goto("/")

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from django.test import Client
 
+from companies import page_cache
 from companies.models import Company
 from connections.models import Connection, ConnectionEvent
 from consents.models import Consent, ConsentEvent, Product
@@ -88,3 +89,5 @@ def history_add(
         )
         for i in range(disconnected)
     )
+    # Written in bulk, past the services: say what they would have said.
+    page_cache.facts_changed(company)

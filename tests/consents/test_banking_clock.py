@@ -13,6 +13,7 @@ from codat import types as codat_types
 from codat_sandbox.models import SandboxConnection
 from codat_sandbox.services import connection_expire
 from codat_sandbox.webhooks import deliver_due
+from companies import page_cache
 from companies.models import Membership
 from connections.models import Connection
 from connections.services import connection_status_apply
@@ -139,6 +140,7 @@ def bank_becomes(connection: Connection, status: str, when: datetime) -> None:
     with time_machine.travel(when, tick=False):
         connection_status_apply(connection, snapshot)
         connection.save()
+        page_cache.facts_changed(connection.company_id)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from companies import page_cache
 from companies.scoping import scope_only
 from consents.models import Consent, ConsentEvent, ConsentText
 from consents.selectors import current_text
@@ -41,6 +42,8 @@ def add_events(consent: Consent, n: int) -> None:
         )
         for _ in range(n)
     )
+    # Written in bulk, past the services: say what they would have said.
+    page_cache.facts_changed(consent.company)
 
 
 @pytest.mark.parametrize("url", ["/", "/consents/"])

@@ -11,6 +11,7 @@ import pytest
 from django.utils import timezone
 
 from codat_sandbox.books import books_for
+from companies import page_cache
 from connections.models import DataSync
 from consents.models import DataUse
 from tests.connections.test_journey import sign_up
@@ -109,6 +110,7 @@ def test_a_newer_sync_makes_the_next_view_read_codat_again(client, synced, time_
     DataSync.objects.filter(connection__company=synced, data_type="profitAndLoss").update(
         last_success_at=timezone.now()
     )
+    page_cache.facts_changed(synced)
 
     client.get("/insights/")
 

@@ -134,7 +134,10 @@ def test_the_same_message_twice_makes_one_row_and_one_change(
         second = post(client, body, headers)
 
     assert (first.status_code, second.status_code) == (202, 200)
-    assert len(first_callbacks) == 1
+    # One drain queued; the rest of what runs after the commit is the processing's own (the
+    # pages' version moving on, companies.page_cache).
+    drains = [c for c in first_callbacks if c.__name__ == "webhook_drain_request"]
+    assert len(drains) == 1
     assert second_callbacks == []  # nothing queued for the duplicate
     event = WebhookEvent.objects.get()
     assert (event.status, event.attempts) == (WebhookEvent.Status.PROCESSED, 1)
