@@ -57,14 +57,27 @@ test: $(STAMP) .env lint typecheck
 test-postgres: $(STAMP)
 	DATABASE_URL=$(POSTGRES_URL) $(BIN)/pytest $(PYTEST_ARGS)
 
-# Webhook intake vs a trivial view under gunicorn on loopback: a measurement, not a test (W5).
-# It makes and drops its own database; results also go to bench/results/ (ignored by git).
-# More options: make bench BENCH_ARGS="--database-url $(POSTGRES_URL) --known-company"
-# Then the customer pages against a trivial signed-in page, in one process (bench/README.md):
-# make bench PAGES_ARGS="--database-url $(POSTGRES_URL)"
+# Every speed goal against its baseline, on PostgreSQL (POSTGRES_URL: its database is only used
+# to connect; each script creates and drops a database of its own). Measurements, not tests
+# (bench/README.md): webhook intake vs a trivial view under gunicorn on loopback; the customer
+# pages vs a trivial signed-in page in one process; the admin, on a database seeded with
+# ADMIN_COMPANIES companies (the issue's 10,000; `make bench ADMIN_COMPANIES=1000` for a quick
+# run), vs the same trivial page. Each writes JSON to bench/results/<run>/ (ignored by git),
+# and bench/summary.py ends the run with one table of every row, its ratio and its goal.
+# More options per script: BENCH_ARGS (intake), PAGES_ARGS, ADMIN_ARGS, e.g.
+# make bench PAGES_ARGS="--cache-url redis://127.0.0.1:6379/14"
+ADMIN_COMPANIES ?= 10000
+BENCH_RUN := bench/results/$(shell date -u +%Y%m%dT%H%M%SZ)
 bench: $(STAMP)
-	$(BIN)/python bench/webhook_intake.py --json $(BENCH_ARGS)
-	$(BIN)/python bench/customer_pages.py --json $(PAGES_ARGS)
+	@failed=0; \
+	$(BIN)/python bench/webhook_intake.py --database-url $(POSTGRES_URL) \
+		--json $(BENCH_RUN)/webhook_intake.json $(BENCH_ARGS) || failed=1; \
+	$(BIN)/python bench/customer_pages.py --database-url $(POSTGRES_URL) \
+		--json $(BENCH_RUN)/customer_pages.json $(PAGES_ARGS) || failed=1; \
+	$(BIN)/python bench/admin_pages.py --database-url $(POSTGRES_URL) \
+		--companies $(ADMIN_COMPANIES) --json $(BENCH_RUN)/admin_pages.json $(ADMIN_ARGS) \
+		|| failed=1; \
+	$(BIN)/python bench/summary.py $(BENCH_RUN) && exit $$failed
 
 # The deployment the README describes, on this machine: two gunicorn nodes behind a round-robin
 # proxy, two db_workers, PostgreSQL (a database of its own, created and dropped) and Redis (db 13),
