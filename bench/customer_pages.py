@@ -51,6 +51,9 @@ from webhook_intake import (  # noqa: E402  (the sibling script, found through s
 TRIVIAL_PATH = "/bench/trivial/"
 DASHBOARD_PATH = "/insights/"
 GOAL_RATIO = 0.5
+# Listed for its cost, not held to the goal: it holds the whole history by design, streamed
+# (bench/summary.py agrees).
+NO_GOAL = {"/consents/receipt.json"}
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 DEFAULT_PG_DATABASE = "bench_customer_pages"
 
@@ -300,6 +303,8 @@ def report(results: list[dict], args: argparse.Namespace, database: str) -> None
         goal = (
             ""
             if row["path"] == TRIVIAL_PATH
+            else "none"
+            if row["path"] in NO_GOAL
             else ("met" if row["ratio"] >= GOAL_RATIO else "NOT MET")
         )
         print(
