@@ -102,7 +102,10 @@ def code_stamp() -> str:
 
 def _renew(keys: list[str]) -> None:
     try:
-        cache.set_many({key: secrets.token_hex(8) for key in keys}, VERSION_SECONDS)
+        if len(keys) == 1:  # the common case (a data-use row): one SET, not a pipeline
+            cache.set(keys[0], secrets.token_hex(8), VERSION_SECONDS)
+        else:
+            cache.set_many({key: secrets.token_hex(8) for key in keys}, VERSION_SECONDS)
     except Exception:
         # The facts have changed all the same; what was built before is dropped within
         # PART_SECONDS.

@@ -151,16 +151,18 @@ class DataUseSession:
         if not (self.read or self.refused or self.unavailable):
             return None
         return _log(
-            company=self.company,
-            product_id=self.product.pk,
-            purpose=self.purpose,
-            reader_kind=self.reader_kind,
-            reader=self.reader,
-            outcome=self.outcome(),
-            data_types=self.read,
-            refused_data_types=self.refused,
-            unavailable_data_types=[t for t in self.unavailable if t not in self.read],
-            codat_calls=self.codat_calls,
+            _row(
+                company=self.company,
+                product_id=self.product.pk,
+                purpose=self.purpose,
+                reader_kind=self.reader_kind,
+                reader=self.reader,
+                outcome=self.outcome(),
+                data_types=self.read,
+                refused_data_types=self.refused,
+                unavailable_data_types=[t for t in self.unavailable if t not in self.read],
+                codat_calls=self.codat_calls,
+            )
         )
 
     def close(self) -> None:
@@ -192,7 +194,7 @@ def data_use(
         session.recorded = session.record()
 
 
-def _log(
+def _row(
     *,
     company: Company,
     product_id: int,
@@ -211,7 +213,7 @@ def _log(
     reader_name = ""
     if reader is not None and reader_kind == DataUse.Reader.STAFF:
         reader_name = reader.get_full_name() or reader.get_username()
-    use = DataUse.objects.create(
+    return DataUse(
         company=company,
         product_id=product_id,
         purpose=purpose,
@@ -224,9 +226,31 @@ def _log(
         unavailable_data_types=unavailable_data_types,
         codat_calls=codat_calls,
     )
+
+
+def _uses_changed(use: DataUse) -> None:
     # "How your data was used", on My consents, from now on.
-    page_cache.facts_changed(company, page_cache.USES)
+    page_cache.facts_changed(use.company_id, page_cache.USES)
+
+
+def _log(use: DataUse) -> DataUse:
+    use.insert()
+    _uses_changed(use)
     return use
+
+
+class UseBeingLogged:
+    """A data-use row sent to the database (`data_use_from_copy`). `wait()` returns it once
+    written, and must be called before the page that showed the data is answered."""
+
+    def __init__(self, use: DataUse) -> None:
+        self.use = use
+        self._sent = use.insert_sent()
+
+    def wait(self) -> DataUse:
+        self._sent.wait()
+        _uses_changed(self.use)
+        return self.use
 
 
 def data_use_from_copy(
@@ -237,21 +261,26 @@ def data_use_from_copy(
     reader_kind: str,
     reader: User | None,
     data_types: list[str],
-) -> DataUse:
+) -> UseBeingLogged:
     """Log a use that showed again what an earlier one read (a page kept between views,
     companies.page_cache): the row a session that found every type in our copy writes. The
-    page is kept only while the consent it was read under stands as it was."""
-    return _log(
-        company=company,
-        product_id=product_id,
-        purpose=purpose,
-        reader_kind=reader_kind,
-        reader=reader,
-        outcome=DataUse.Outcome.READ,
-        data_types=data_types,
-        refused_data_types=[],
-        unavailable_data_types=[],
-        codat_calls=0,
+    page is kept only while the consent it was read under stands as it was.
+
+    The row is sent, not yet written: the caller renders the page while the database commits
+    it, and calls `wait()` before answering (consents.row_insert)."""
+    return UseBeingLogged(
+        _row(
+            company=company,
+            product_id=product_id,
+            purpose=purpose,
+            reader_kind=reader_kind,
+            reader=reader,
+            outcome=DataUse.Outcome.READ,
+            data_types=data_types,
+            refused_data_types=[],
+            unavailable_data_types=[],
+            codat_calls=0,
+        )
     )
 
 

@@ -19,6 +19,7 @@ from codat.types import source_type_of
 from companies.models import Company
 from companies.scoping import CompanyScopedManager
 from connections.models import Connection, SourceType
+from consents import row_insert
 from consents.data_types import describe
 
 BANKING_CONSENT_PERIOD = timedelta(days=90)
@@ -123,6 +124,21 @@ class AppendOnlyModel(models.Model):
         if not self._state.adding:
             raise ImmutableRecordError(f"{type(self).__name__} rows cannot be changed")
         super().save(*args, **kwargs)
+
+    def insert(self) -> None:
+        """Write this new row, as save() would, in one prepared INSERT (consents.row_insert)."""
+        self._refuse_if_written()
+        row_insert.insert_now(self)
+
+    def insert_sent(self) -> row_insert.Done | row_insert.InFlight:
+        """Send this new row's INSERT; `wait()` on the result before the response that
+        depends on it is returned (consents.row_insert)."""
+        self._refuse_if_written()
+        return row_insert.insert_sent(self)
+
+    def _refuse_if_written(self) -> None:
+        if not self._state.adding:
+            raise ImmutableRecordError(f"{type(self).__name__} rows cannot be changed")
 
     def delete(self, *args, **kwargs):
         raise ImmutableRecordError(f"{type(self).__name__} rows cannot be deleted")

@@ -30,7 +30,13 @@ from companies.models import Company
 from connections.models import Connection, DataSync, SourceType
 from consents import selectors
 from consents.data_types import DataType, describe
-from consents.data_use import DataUseSession, cached_read, data_use, data_use_from_copy
+from consents.data_use import (
+    DataUseSession,
+    UseBeingLogged,
+    cached_read,
+    data_use,
+    data_use_from_copy,
+)
 from consents.models import DataUse, Product
 from insights import figures
 
@@ -217,10 +223,11 @@ def dashboard_read(*, company: Company, product: Product, user: User) -> Dashboa
 
 def dashboard_shown_again(
     *, company: Company, product_id: int, user: User, data_types: tuple[str, ...]
-) -> None:
+) -> UseBeingLogged:
     """The dashboard shown again from what it kept (insights.views.dashboard): the customer
-    saw these types once more, from our copy, with no Codat call. Logged as any view is."""
-    data_use_from_copy(
+    saw these types once more, from our copy, with no Codat call. Logged as any view is:
+    `wait()` on the result before the page is answered."""
+    return data_use_from_copy(
         company=company,
         product_id=product_id,
         purpose=DASHBOARD_PURPOSE,

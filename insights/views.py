@@ -37,14 +37,21 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         return _dashboard_built(request, company)
 
     body = pages.parts(request, company, part).get(part, build)
-    if not built_now and body.meta["read"]:
-        reads.dashboard_shown_again(
-            company=company,
-            product_id=body.meta["product_id"],
-            user=signed_in_user(request),
-            data_types=body.meta["read"],
-        )
-    return render(request, "insights/dashboard.html", {"body": fragment_html(request, body)})
+    if built_now or not body.meta["read"]:
+        return render(request, "insights/dashboard.html", {"body": fragment_html(request, body)})
+    # The use is logged while the page is rendered, and the page answered once it is.
+    logged = reads.dashboard_shown_again(
+        company=company,
+        product_id=body.meta["product_id"],
+        user=signed_in_user(request),
+        data_types=body.meta["read"],
+    )
+    context = {"body": fragment_html(request, body)}
+    try:
+        response = render(request, "insights/dashboard.html", context)
+    finally:
+        logged.wait()
+    return response
 
 
 def _dashboard_built(request: HttpRequest, company: Company) -> Built[Fragment]:

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 
 from codat_sandbox.models import SandboxCompany
 from codat_sandbox.syncs import queue_data_type
+from consents import data_use
 from consents.models import DataUse
 from tests.consents.steps import withdraw
 from tests.insights.steps import let_syncs_finish
@@ -95,3 +96,21 @@ def test_after_a_withdrawal_the_next_view_shows_the_dashboard_stopped(client, sy
     stopped = page(client)
     assert "This dashboard has stopped" in stopped
     assert "<svg" not in stopped
+
+
+def test_a_view_whose_log_row_cannot_be_written_shows_no_data(client, synced, monkeypatch):
+    # The row is sent while the page renders; the page is answered only once it is written.
+    page(client)
+    made = data_use._row
+
+    def refused(**row):
+        use = made(**row)
+        use.codat_calls = -1  # the column's CHECK refuses it
+        return use
+
+    monkeypatch.setattr(data_use, "_row", refused)
+    client.raise_request_exception = False
+    response = client.get("/insights/")
+
+    assert response.status_code == 500
+    assert b'<svg class="chart"' not in response.content
