@@ -100,10 +100,11 @@ class Done:
 class InFlight:
     """An INSERT sent on a PostgreSQL connection, its answer not yet read."""
 
-    def __init__(self, row: models.Model, alias: str, sql: str, began: float) -> None:
+    def __init__(self, row: models.Model, alias: str, sql: str, pgconn, began: float) -> None:
         self.row = row
         self.alias = alias
         self.sql = sql
+        self.pgconn = pgconn  # the libpq connection it went out on
         self.began = began
         self.finished = False
 
@@ -119,9 +120,12 @@ class InFlight:
         connection = connections[self.alias]
         with contextlib.suppress(ValueError):
             connection.execute_wrappers.remove(self._guard)
-        pgconn = connection.connection.pgconn
+        pgconn = self.pgconn
         deadline = time.monotonic() + WAIT_SECONDS
         with connection.wrap_database_errors:
+            if connection.connection is None or connection.connection.pgconn is not pgconn:
+                # Closed (or replaced) since: the answer is lost, so is any word of the row.
+                raise errors.OperationalError("the connection closed before the INSERT's answer")
             pgconn.consume_input()
             while pgconn.is_busy():
                 left = deadline - time.monotonic()
@@ -153,6 +157,9 @@ def insert_sent(row: models.Model) -> Done | InFlight:
     if connection.vendor != "postgresql" or _signals_connected(model):
         insert_now(row)
         return Done()
+    # The health check a request's first query makes, made now: once the INSERT is out, it
+    # could not be made without closing the connection under it.
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
     pg = connection.connection
     sql, fields = _statement(model, connection, _numbered)
@@ -169,6 +176,6 @@ def insert_sent(row: models.Model) -> Done | InFlight:
         )
         while pg.pgconn.flush():  # the rest of the message once the socket can take it
             select.select([], [pg.pgconn.socket], [], WAIT_SECONDS)
-    sent = InFlight(row, alias, sql, began)
+    sent = InFlight(row, alias, sql, pg.pgconn, began)
     connection.execute_wrappers.append(sent._guard)
     return sent

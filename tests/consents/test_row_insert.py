@@ -6,7 +6,7 @@ save receiver is never skipped."""
 from __future__ import annotations
 
 import pytest
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models.signals import pre_save
 
 from companies.models import Company
@@ -120,3 +120,15 @@ def test_with_a_save_receiver_connected_both_ways_are_save(company):
 
     assert heard == [first.pk, second.pk]
     assert DataUse.objects.with_scopes_disabled().filter(company=company).count() == 2
+
+
+@pytest.mark.skipif(not ON_POSTGRESQL, reason="only PostgreSQL sends the row ahead")
+@pytest.mark.django_db(transaction=True)
+def test_a_row_whose_connection_closes_before_its_answer_is_not_said_to_be_written(company):
+    use = new_use(company)
+    sent = use.insert_sent()
+    connection.close()  # a worker recycled, a network drop: the answer can no longer come
+
+    with pytest.raises(OperationalError):
+        sent.wait()
+    assert use._state.adding
