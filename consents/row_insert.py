@@ -43,6 +43,9 @@ def _statement(
     key = (model, connection.vendor, placeholders.__name__)
     found = _STATEMENTS.get(key)
     if found is None:
+        if not model._meta.pk.has_default():
+            # The database would make the key, and the row would not learn it.
+            raise TypeError(f"{model.__name__}'s primary key needs a default to be inserted here")
         fields = list(model._meta.concrete_fields)
         quote = connection.ops.quote_name
         # Names from the model, quoted; every value is a parameter.

@@ -11,7 +11,7 @@ from django.db.models.signals import pre_save
 
 from companies.models import Company
 from consents import row_insert
-from consents.models import DataUse, ImmutableRecordError, Product
+from consents.models import ConsentText, DataUse, ImmutableRecordError, Product
 
 pytestmark = pytest.mark.django_db
 
@@ -132,3 +132,9 @@ def test_a_row_whose_connection_closes_before_its_answer_is_not_said_to_be_writt
     with pytest.raises(OperationalError):
         sent.wait()
     assert use._state.adding
+
+
+def test_a_model_whose_database_makes_the_key_is_refused():
+    assert not ConsentText._meta.pk.has_default()  # an auto-incremented key
+    with pytest.raises(TypeError, match="primary key needs a default"):
+        row_insert.insert_now(ConsentText(body="x"))
