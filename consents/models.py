@@ -121,8 +121,7 @@ class AppendOnlyModel(models.Model):
         abstract = True
 
     def save(self, *args, **kwargs):
-        if not self._state.adding:
-            raise ImmutableRecordError(f"{type(self).__name__} rows cannot be changed")
+        self._refuse_if_written()
         super().save(*args, **kwargs)
 
     def insert(self) -> None:
